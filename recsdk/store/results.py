@@ -1,0 +1,97 @@
+"""What the event store's methods return: small frozen values and arrays."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from recsdk.errors import InvalidEvent
+
+__all__ = ["AddResult", "HistoryEntry", "Interactions", "Rejected", "StoreCounts"]
+
+
+@attrs.frozen
+class Rejected:
+    """An event that was not stored, with its position in the input and the reason."""
+
+    index: int
+    error: InvalidEvent
+
+    @property
+    def field(self) -> str:
+        return self.error.field
+
+    @property
+    def reason(self) -> str:
+        return self.error.reason
+
+
+@attrs.frozen
+class AddResult:
+    """What :meth:`EventStore.add_many` did with a batch.
+
+    ``inserted + duplicates + len(rejected)`` is the number of events given.
+    """
+
+    inserted: int
+    """New events stored."""
+    duplicates: int
+    """Events whose ``event_id`` was already stored (or repeated in the batch): kept once."""
+    rejected: tuple[Rejected, ...] = ()
+    """Invalid events, not stored; the valid ones beside them were."""
+
+
+@attrs.frozen
+class HistoryEntry:
+    """One item event in a user's history."""
+
+    item_id: str
+    type: str
+    timestamp: datetime
+
+
+@attrs.frozen
+class StoreCounts:
+    """How much the store holds."""
+
+    events: int
+    users: int
+    anonymous_ids: int
+    items: int
+    catalog_items: int
+    identity_links: int
+
+
+def _empty(dtype: npt.DTypeLike) -> npt.NDArray[np.generic]:
+    return np.empty(0, dtype=dtype)
+
+
+@attrs.frozen(eq=False)
+class Interactions:
+    """User-item events as parallel integer arrays, ready for the engine.
+
+    Row ``r`` says user ``users[r]`` did something of type ``types[r]`` (a
+    :class:`~recsdk.events.TypeCode`) to item ``items[r]`` at ``timestamps[r]`` (epoch
+    seconds) with strength ``values[r]`` (the rating of a ``rate`` event, else the quantity,
+    else 1). User and item indices are the store's integer ids: below ``n_users`` and
+    ``n_items``, though not every index has rows. Anonymous visitors who were later
+    identified appear under their user's index.
+
+    Pass ``watermark`` as ``since`` to the next :meth:`EventStore.interactions` call to read
+    only the events stored after these.
+    """
+
+    users: npt.NDArray[np.int32] = attrs.field(factory=lambda: _empty(np.int32))
+    items: npt.NDArray[np.int32] = attrs.field(factory=lambda: _empty(np.int32))
+    types: npt.NDArray[np.int8] = attrs.field(factory=lambda: _empty(np.int8))
+    timestamps: npt.NDArray[np.float64] = attrs.field(factory=lambda: _empty(np.float64))
+    values: npt.NDArray[np.float32] = attrs.field(factory=lambda: _empty(np.float32))
+    watermark: int = 0
+    n_users: int = 0
+    n_items: int = 0
+
+    def __len__(self) -> int:
+        return len(self.users)

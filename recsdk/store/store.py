@@ -1,0 +1,745 @@
+"""The event store: events in, interaction arrays and histories out, on SQLAlchemy Core.
+
+One embedded SQLite file by default; PostgreSQL, MySQL or MariaDB by URL, with the same API.
+Writes are idempotent (a repeated ``event_id`` is stored once) and atomic (a failed batch
+stores nothing). Strings are interned to integer ids on the way in, so the engine can read
+interactions as compact numpy arrays, incrementally, from a watermark.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Final
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+
+from recsdk.catalog import CatalogItem, _validated_fields
+from recsdk.errors import InvalidEvent, SchemaMismatch, StoreError
+from recsdk.events import Event, TypeCode, check_id, type_code
+from recsdk.store import tables as t
+from recsdk.store.dialects import insert_skipping_duplicates, upsert
+from recsdk.store.engines import WRITE, create_store_engine, normalize_url
+from recsdk.store.results import (
+    AddResult,
+    HistoryEntry,
+    Interactions,
+    Rejected,
+    StoreCounts,
+)
+
+__all__ = ["EventStore"]
+
+_CHUNK: Final = 5_000  # events per INSERT round trip and per interning step
+_LOOKUP_CHUNK: Final = 500  # ids per "IN (...)" list
+_CACHE_LIMIT: Final = 500_000  # interned ids remembered per kind before starting over
+_PARALLEL_READ_MIN: Final = 200_000  # rows from which interactions() reads in parallel
+
+_EVENT_COLUMNS: Final = (  # the order of _event_rows' tuples
+    "event_id",
+    "type",
+    "user_ix",
+    "item_ix",
+    "ts",
+    "received_at",
+    "custom_type",
+    "anonymous_ix",
+    "quantity",
+    "price",
+    "currency",
+    "value",
+    "order_id",
+    "session_id",
+    "rec_id",
+    "properties",
+    "context",
+)
+# Most events (views, clicks, pages) fill only these columns. SQLite's driver spends
+# about a microsecond binding a parameter, even a NULL, so such events go through an
+# INSERT of just these columns.
+_LEAN_COLUMNS: Final = _EVENT_COLUMNS[:6]
+
+
+def _sqlite_insert(columns: Sequence[str]) -> str:
+    return (
+        f"INSERT OR IGNORE INTO {t.events.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join('?' * len(columns))})"
+    )
+
+
+_SQLITE_INSERT_EVENTS: Final = _sqlite_insert(_EVENT_COLUMNS)
+_SQLITE_INSERT_LEAN_EVENTS: Final = _sqlite_insert(_LEAN_COLUMNS)
+_SQLITE_READ_INTERACTIONS: Final = (
+    "SELECT group_concat(user_ix), group_concat(item_ix), group_concat(type), "
+    "group_concat(ts), group_concat(coalesce(value, quantity, 1)) "
+    f"FROM {t.events.name} WHERE id > ? AND id <= ? AND item_ix IS NOT NULL"
+)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _from_ms(millis: int) -> datetime:
+    seconds, rest = divmod(int(millis), 1000)
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).replace(microsecond=rest * 1000)
+
+
+def _json_or_none(mapping: Mapping[str, Any]) -> str | None:
+    return json.dumps(mapping, ensure_ascii=False, separators=(",", ":")) if mapping else None
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+@attrs.define
+class _IdSpace:
+    """One kind of interned id: user ids, anonymous ids or item ids.
+
+    ``known`` caches committed ids, which never change; ids a transaction reads or makes
+    join it only once that transaction commits.
+    """
+
+    table: sa.Table
+    insert: sa.Insert
+    anonymous: bool | None  # the users table holds both kinds; None for items
+    known: dict[str, int] = attrs.field(factory=dict)
+
+    def remember(self, ids: Mapping[str, int]) -> None:
+        if len(self.known) + len(ids) > _CACHE_LIMIT:
+            self.known.clear()
+        self.known.update(ids)
+
+
+@attrs.define
+class _Transaction:
+    """An open write transaction and the ids it interned, by id space."""
+
+    conn: sa.Connection
+    interned: dict[int, dict[str, int]] = attrs.field(factory=dict)
+
+    def note(self, space: _IdSpace, ids: Mapping[str, int]) -> None:
+        self.interned.setdefault(id(space), {}).update(ids)
+
+
+class EventStore:
+    """Events, the catalog and identity links in a SQL database.
+
+    Parameters
+    ----------
+    url:
+        A SQLAlchemy database URL. The default is a ``recsdk.db`` SQLite file in the working
+        directory; ``postgresql://...`` uses psycopg 3 and ``mysql://...`` /
+        ``mariadb://...`` use PyMySQL unless the URL names another driver.
+    create:
+        Create the tables when the database has none yet (the default). With ``False``, a
+        database without them raises :class:`~recsdk.errors.StoreError`.
+    busy_timeout:
+        Seconds a SQLite writer waits for another process's write to finish.
+    echo:
+        Log every SQL statement (SQLAlchemy's ``echo``).
+
+    Raises
+    ------
+    SchemaMismatch
+        If the database holds tables of a recsdk schema version this version does not know.
+    """
+
+    def __init__(
+        self,
+        url: str | sa.URL = "sqlite:///recsdk.db",
+        *,
+        create: bool = True,
+        busy_timeout: float = 30.0,
+        echo: bool = False,
+    ) -> None:
+        self.url = normalize_url(url)
+        self._engine = create_store_engine(self.url, busy_timeout=busy_timeout, echo=echo)
+        dialect = self._engine.dialect
+        self._sqlite = dialect.name == "sqlite"
+        self._insert_events = insert_skipping_duplicates(t.events, dialect)
+        if dialect.name == "postgresql":
+            self._insert_events = self._insert_events.returning(t.events.c.id)
+        self._insert_links = insert_skipping_duplicates(t.identity_links, dialect)
+        insert_user = insert_skipping_duplicates(t.users, dialect)
+        self._users = _IdSpace(t.users, insert_user, anonymous=False)
+        self._visitors = _IdSpace(t.users, insert_user, anonymous=True)
+        self._items = _IdSpace(t.items, insert_skipping_duplicates(t.items, dialect), None)
+        self._prepare_schema(create)
+
+    def __repr__(self) -> str:
+        return f"EventStore({self.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the store's database connections."""
+        self._engine.dispose()
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The store's own SQLAlchemy engine."""
+        return self._engine
+
+    # -- schema -----------------------------------------------------------------------
+
+    def _prepare_schema(self, create: bool) -> None:
+        try:
+            self._check_or_create_schema(create)
+        except sa.exc.DBAPIError:
+            # Another process may have created the tables at the same moment; look again.
+            self._check_or_create_schema(create=False)
+
+    def _check_or_create_schema(self, create: bool) -> None:
+        with self._write() as conn:
+            if sa.inspect(conn).has_table(t.schema_version.name):
+                versions = conn.scalars(sa.select(t.schema_version.c.version)).all()
+                if versions == [t.SCHEMA_VERSION]:
+                    return
+                raise SchemaMismatch(
+                    f"the database at {self!r} has recsdk schema version "
+                    f"{max(versions, default='none')}; this recsdk knows version "
+                    f"{t.SCHEMA_VERSION}. Use the recsdk version that created it."
+                )
+            if not create:
+                raise StoreError(f"the database at {self!r} has no recsdk tables")
+            t.metadata.create_all(conn)
+            conn.execute(
+                t.schema_version.insert(),
+                {"version": t.SCHEMA_VERSION, "installed_at": _now_ms()},
+            )
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self._engine.connect() as conn:
+            conn.execution_options(**WRITE)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- writing events ---------------------------------------------------------------
+
+    def add(self, event: Event | Mapping[str, Any]) -> bool:
+        """Store one event; return False if its ``event_id`` was stored before.
+
+        Raises
+        ------
+        InvalidEvent
+            If ``event`` is a dict that is not a valid event.
+        """
+        if not isinstance(event, Event):
+            event = Event.from_dict(event)
+        return self.add_many([event]).inserted == 1
+
+    def add_many(self, events: Iterable[Event | Mapping[str, Any]]) -> AddResult:
+        """Store a batch of events, each exactly once, in one transaction.
+
+        Dicts are validated first: invalid ones are reported in ``rejected`` and not stored,
+        while the valid ones beside them are. An event whose ``event_id`` is already stored,
+        or repeated within the batch, is counted in ``duplicates`` and stored once. If the
+        database fails, nothing of the batch is stored and the error is raised.
+        """
+        valid: list[Event] = []
+        rejected: list[Rejected] = []
+        for index, event in enumerate(events):
+            if isinstance(event, Event):
+                valid.append(event)
+                continue
+            try:
+                valid.append(Event.from_dict(event))
+            except InvalidEvent as error:
+                rejected.append(Rejected(index, error))
+        inserted = self._insert(valid) if valid else 0
+        return AddResult(inserted, len(valid) - inserted, tuple(rejected))
+
+    def _insert(self, events: Sequence[Event]) -> int:
+        received_at = _now_ms()
+        inserted = 0
+        with self._transaction() as tx:
+            for chunk in _chunks(events, _CHUNK):
+                users = self._intern(tx, self._users, {e.user_id for e in chunk})
+                visitors = self._intern(tx, self._visitors, {e.anonymous_id for e in chunk})
+                items = self._intern(tx, self._items, {e.item_id for e in chunk})
+                lean, full = _event_rows(chunk, users, visitors, items, received_at)
+                inserted += self._insert_event_rows(tx.conn, lean, full)
+                links = {
+                    visitors[e.anonymous_id]: users[e.user_id]
+                    for e in chunk
+                    if e.user_id is not None and e.anonymous_id is not None
+                }
+                if links:
+                    self._write_links(tx.conn, links, received_at)
+        return inserted
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_Transaction]:
+        """A write transaction whose interned ids are cached once it has committed."""
+        with self._write() as conn:
+            tx = _Transaction(conn)
+            yield tx
+        for space in (self._users, self._visitors, self._items):
+            space.remember(tx.interned.get(id(space), {}))
+
+    def _insert_event_rows(
+        self, conn: sa.Connection, lean: list[tuple[Any, ...]], full: list[tuple[Any, ...]]
+    ) -> int:
+        """Insert rows, skipping stored event ids; return how many were new."""
+        if not self._sqlite:
+            padding = (None,) * (len(_EVENT_COLUMNS) - len(_LEAN_COLUMNS))
+            named = [dict(zip(_EVENT_COLUMNS, row + padding, strict=True)) for row in lean]
+            named += [dict(zip(_EVENT_COLUMNS, row, strict=True)) for row in full]
+            result = conn.execute(self._insert_events, named)
+            # psycopg reports no rowcount for a batch: count the ids it returns instead.
+            return len(result.all()) if result.returns_rows else result.rowcount
+        # The hot path: positional rows straight to the driver's executemany.
+        inserted = 0
+        if lean:
+            inserted += conn.exec_driver_sql(_SQLITE_INSERT_LEAN_EVENTS, lean).rowcount
+        if full:
+            inserted += conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, full).rowcount
+        return inserted
+
+    def _write_links(self, conn: sa.Connection, links: Mapping[int, int], linked_at: int) -> int:
+        rows = [
+            {"anonymous_ix": anon, "user_ix": user, "linked_at": linked_at}
+            for anon, user in sorted(links.items())
+        ]
+        return conn.execute(self._insert_links, rows).rowcount
+
+    def link_identity(self, anonymous_id: str, user_id: str) -> bool:
+        """Record that the visitor ``anonymous_id`` is the user ``user_id``.
+
+        From then on the visitor's events count as the user's, in histories and in
+        :meth:`interactions`. The first link of an anonymous id wins; return whether this
+        call made a new one. Events carrying both ids link them the same way.
+        """
+        user_id = check_id("user_id", user_id)
+        anonymous_id = check_id("anonymous_id", anonymous_id)
+        with self._transaction() as tx:
+            user = self._intern(tx, self._users, {user_id})[user_id]
+            visitor = self._intern(tx, self._visitors, {anonymous_id})[anonymous_id]
+            made = self._write_links(tx.conn, {visitor: user}, _now_ms())
+        return made == 1
+
+    # -- interning ids ----------------------------------------------------------------
+
+    def _intern(
+        self, tx: _Transaction, space: _IdSpace, names: Collection[str | None]
+    ) -> dict[str, int]:
+        """Return the integer id of each name, making ids for names not seen before."""
+        known = space.known
+        ids = {name: known[name] for name in names if name in known}
+        missing = [name for name in names if name is not None and name not in ids]
+        if not missing:
+            return ids
+        if self._sqlite:
+            # SQLite writers hold the database lock, and a skipped insert costs no id there:
+            # insert first, then look up only the names that were already stored.
+            found = self._insert_ids(tx.conn, space, missing)
+            stored_before = [name for name in missing if name not in found]
+            found.update(self._select_ids(tx.conn, space, stored_before))
+        else:
+            # Elsewhere a skipped insert still uses up a sequence value: look up first.
+            found = self._select_ids(tx.conn, space, missing)
+            new = [name for name in missing if name not in found]
+            self._insert_ids(tx.conn, space, new)
+            found.update(self._select_ids(tx.conn, space, new))
+        tx.note(space, found)
+        ids.update(found)
+        return ids
+
+    def _insert_ids(
+        self, conn: sa.Connection, space: _IdSpace, names: Collection[str]
+    ) -> dict[str, int]:
+        """Make ids for names not stored yet; return those made, where the database tells."""
+        if not names:
+            return {}
+        extra = {} if space.anonymous is None else {"anonymous": space.anonymous}
+        rows = [{"external_id": name, **extra} for name in sorted(names)]  # sorted: no deadlock
+        if not self._sqlite:
+            conn.execute(space.insert, rows)
+            return {}
+        returning = space.insert.returning(space.table.c.external_id, space.table.c.id)
+        return dict(conn.execute(returning, rows).tuples().all())
+
+    def _select_ids(
+        self, conn: sa.Connection, space: _IdSpace, names: Sequence[str]
+    ) -> dict[str, int]:
+        table = space.table
+        found: dict[str, int] = {}
+        for chunk in _chunks(names, _LOOKUP_CHUNK):  # an empty list queries nothing
+            query = sa.select(table.c.external_id, table.c.id).where(table.c.external_id.in_(chunk))
+            if space.anonymous is not None:
+                query = query.where(table.c.anonymous == space.anonymous)
+            found.update(conn.execute(query).tuples().all())
+        return found
+
+    # -- catalog ----------------------------------------------------------------------
+
+    def upsert_items(self, items: Iterable[CatalogItem | Mapping[str, Any]]) -> int:
+        """Add catalog items, or update the fields given of those already there.
+
+        A dict updates only the fields it names (``{"item_id": "sku-1", "available": False}``
+        marks one product sold out); a :class:`~recsdk.catalog.CatalogItem` updates all.
+        The whole batch is validated before anything is written.
+
+        Returns
+        -------
+        int
+            The number of items written.
+
+        Raises
+        ------
+        InvalidItem
+            If any item is invalid; nothing is written then.
+        """
+        validated = [_validated_fields(item) for item in items]
+        if not validated:
+            return 0
+        now = _now_ms()
+        with self._transaction() as tx:
+            ids = self._intern(tx, self._items, {row["item_id"] for row in validated})
+            by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for fields in validated:
+                row = _catalog_row(fields, ids[fields["item_id"]], now)
+                by_columns.setdefault(tuple(sorted(row)), []).append(row)
+            for columns, rows in by_columns.items():
+                changed = [c for c in columns if c not in {"item_ix", "created_at"}]
+                tx.conn.execute(upsert(t.catalog, tx.conn.dialect, "item_ix", changed), rows)
+        return len(validated)
+
+    def get_items(self, item_ids: Iterable[str]) -> dict[str, CatalogItem]:
+        """Return the catalog entries of these item ids; ids not in the catalog are left out."""
+        wanted = list(dict.fromkeys(item_ids))
+        found: dict[str, CatalogItem] = {}
+        query = sa.select(t.items.c.external_id, t.catalog).join(
+            t.catalog, t.catalog.c.item_ix == t.items.c.id
+        )
+        with self._read() as conn:
+            for chunk in _chunks(wanted, _LOOKUP_CHUNK):
+                for row in conn.execute(query.where(t.items.c.external_id.in_(chunk))):
+                    found[row.external_id] = _catalog_item(row)
+        return found
+
+    # -- reading events ---------------------------------------------------------------
+
+    def history(
+        self,
+        user_id: str | None = None,
+        *,
+        anonymous_id: str | None = None,
+        limit: int = 50,
+        types: Iterable[str] | None = None,
+    ) -> list[HistoryEntry]:
+        """Return a user's latest item events, newest first.
+
+        Give ``user_id`` or ``anonymous_id``. A user's history includes the events of the
+        anonymous ids linked to them; an anonymous id that was linked gets its user's.
+        ``types`` keeps only events of those types.
+        """
+        with self._read() as conn:
+            subjects = self._subjects(conn, user_id, anonymous_id)
+            if not subjects:
+                return []
+            query = (
+                sa.select(
+                    t.items.c.external_id, t.events.c.type, t.events.c.custom_type, t.events.c.ts
+                )
+                .join(t.items, t.items.c.id == t.events.c.item_ix)
+                .where(t.events.c.user_ix.in_(subjects))
+                .order_by(t.events.c.ts.desc(), t.events.c.id.desc())
+                .limit(limit)
+            )
+            if types is not None:
+                query = query.where(t.events.c.type.in_({type_code(name) for name in types}))
+            rows = conn.execute(query).all()
+        return [
+            HistoryEntry(item, custom or TypeCode(code).name, _from_ms(ts))
+            for item, code, custom, ts in rows
+        ]
+
+    def _subjects(
+        self, conn: sa.Connection, user_id: str | None, anonymous_id: str | None
+    ) -> list[int]:
+        """The user indices whose events make up this person's history."""
+        if (user_id is None) == (anonymous_id is None):
+            raise TypeError("give exactly one of user_id and anonymous_id")
+        anonymous = user_id is None
+        name = anonymous_id if anonymous else user_id
+        ix = conn.scalar(
+            sa.select(t.users.c.id).where(
+                t.users.c.external_id == name, t.users.c.anonymous == anonymous
+            )
+        )
+        if ix is None:
+            return []
+        if anonymous:
+            owner = conn.scalar(
+                sa.select(t.identity_links.c.user_ix).where(t.identity_links.c.anonymous_ix == ix)
+            )
+            if owner is None:
+                return [ix]
+            ix = owner
+        linked = conn.scalars(
+            sa.select(t.identity_links.c.anonymous_ix).where(t.identity_links.c.user_ix == ix)
+        ).all()
+        return [ix, *linked]
+
+    def item_events(self, item_id: str, *, limit: int = 100) -> list[Event]:
+        """Return the latest events about one item, newest first."""
+        subject = t.users.alias("subject")
+        visitor = t.users.alias("visitor")
+        query = (
+            sa.select(
+                t.events,
+                subject.c.external_id.label("subject_id"),
+                subject.c.anonymous.label("subject_anonymous"),
+                visitor.c.external_id.label("visitor_id"),
+            )
+            .join(subject, subject.c.id == t.events.c.user_ix)
+            .outerjoin(visitor, visitor.c.id == t.events.c.anonymous_ix)
+            .join(t.items, t.items.c.id == t.events.c.item_ix)
+            .where(t.items.c.external_id == item_id)
+            .order_by(t.events.c.ts.desc(), t.events.c.id.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [_event_from_row(row, item_id) for row in rows]
+
+    def interactions(self, since: int | None = None) -> Interactions:
+        """Read user-item events as numpy arrays, all of them or those stored after ``since``.
+
+        Parameters
+        ----------
+        since:
+            The ``watermark`` of an earlier call: only events stored after it are read,
+            which makes a refit after a few new events cheap.
+        """
+        lower = since or 0
+        with self._read() as conn:
+            upper = conn.scalar(sa.select(sa.func.max(t.events.c.id))) or 0
+            n_users = (conn.scalar(sa.select(sa.func.max(t.users.c.id))) or 0) + 1
+            n_items = (conn.scalar(sa.select(sa.func.max(t.items.c.id))) or 0) + 1
+            links = conn.execute(
+                sa.select(t.identity_links.c.anonymous_ix, t.identity_links.c.user_ix)
+            ).all()
+        if upper <= lower:
+            return Interactions(watermark=max(upper, lower), n_users=n_users, n_items=n_items)
+        columns = self._read_interaction_columns(lower, upper)
+        users = columns[0].astype(np.int32)
+        if links:
+            owners = np.arange(n_users, dtype=np.int32)
+            anonymous, owner = np.array(links, dtype=np.int32).T
+            owners[anonymous] = owner
+            users = owners[users]
+        return Interactions(
+            users=users,
+            items=columns[1].astype(np.int32),
+            types=columns[2].astype(np.int8),
+            timestamps=columns[3] / 1000.0,
+            values=columns[4].astype(np.float32),
+            watermark=upper,
+            n_users=n_users,
+            n_items=n_items,
+        )
+
+    def _read_interaction_columns(self, lower: int, upper: int) -> list[npt.NDArray[Any]]:
+        if not self._sqlite:
+            return self._read_interaction_rows(lower, upper)
+        parts = 1
+        if upper - lower >= _PARALLEL_READ_MIN and self.url.database not in (None, "", ":memory:"):
+            parts = min(4, os.cpu_count() or 1)
+        bounds = np.linspace(lower, upper, parts + 1).astype(np.int64).tolist()
+        ranges = list(itertools.pairwise(bounds))
+        if parts == 1:
+            pieces = [self._read_sqlite_range(*ranges[0])]
+        else:
+            # SQLite releases the GIL while it aggregates: ranges read on their own
+            # connections run on separate cores. Each range is one consistent snapshot.
+            with ThreadPoolExecutor(parts) as pool:
+                pieces = list(pool.map(lambda r: self._read_sqlite_range(*r), ranges))
+        return [np.concatenate(column) for column in zip(*pieces, strict=True)]
+
+    def _read_sqlite_range(self, lower: int, upper: int) -> list[npt.NDArray[Any]]:
+        # group_concat turns a column into one string inside SQLite, which numpy parses
+        # several times faster than Python could build a tuple per row.
+        with self._read() as conn:
+            texts = conn.exec_driver_sql(_SQLITE_READ_INTERACTIONS, (lower, upper)).one()
+        return [_parse_numbers(text) for text in texts]
+
+    def _read_interaction_rows(self, lower: int, upper: int) -> list[npt.NDArray[Any]]:
+        e = t.events.c
+        query = sa.select(
+            e.user_ix, e.item_ix, e.type, e.ts, sa.func.coalesce(e.value, e.quantity, 1.0)
+        ).where(e.id > lower, e.id <= upper, e.item_ix.is_not(None))
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return [np.empty(0, dtype=np.int64) for _ in range(5)]
+        return [np.asarray(column, dtype=np.float64) for column in zip(*rows, strict=True)]
+
+    def counts(self) -> StoreCounts:
+        """Return how many events, users, items... the store holds."""
+        count = sa.func.count()
+        with self._read() as conn:
+            by_kind = sa.select(t.users.c.anonymous, count).group_by(t.users.c.anonymous)
+            user_kinds = {bool(kind): n for kind, n in conn.execute(by_kind).tuples()}
+            return StoreCounts(
+                events=conn.scalar(sa.select(count).select_from(t.events)) or 0,
+                users=user_kinds.get(False, 0),
+                anonymous_ids=user_kinds.get(True, 0),
+                items=conn.scalar(sa.select(count).select_from(t.items)) or 0,
+                catalog_items=conn.scalar(sa.select(count).select_from(t.catalog)) or 0,
+                identity_links=conn.scalar(sa.select(count).select_from(t.identity_links)) or 0,
+            )
+
+    def item_ids(self, indices: Iterable[int]) -> list[str | None]:
+        """Return the item id of each item index (as in :class:`Interactions`), or None."""
+        return self._external_ids(t.items, indices)
+
+    def user_ids(self, indices: Iterable[int]) -> list[str | None]:
+        """Return the user or anonymous id of each user index, or None."""
+        return self._external_ids(t.users, indices)
+
+    def _external_ids(self, table: sa.Table, indices: Iterable[int]) -> list[str | None]:
+        wanted = [int(ix) for ix in indices]
+        names: dict[int, str] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(wanted)), _LOOKUP_CHUNK):
+                query = sa.select(table.c.id, table.c.external_id).where(table.c.id.in_(chunk))
+                names.update(conn.execute(query).tuples().all())
+        return [names.get(ix) for ix in wanted]
+
+
+_NO_EXTRAS: Final = (None,) * 9
+
+
+def _event_rows(
+    events: Iterable[Event],
+    users: Mapping[str, int],
+    visitors: Mapping[str, int],
+    items: Mapping[str, int],
+    received_at: int,
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Turn events into rows: lean ones (``_LEAN_COLUMNS``) and full ones (all columns)."""
+    lean: list[tuple[Any, ...]] = []
+    full: list[tuple[Any, ...]] = []
+    custom = TypeCode.custom
+    for event in events:
+        code = event.type_code
+        user_id = event.user_id
+        anonymous_id = event.anonymous_id
+        if user_id is not None:
+            subject = users[user_id]
+            visitor = None if anonymous_id is None else visitors[anonymous_id]
+        else:
+            subject = visitors[anonymous_id]  # type: ignore[index]
+            visitor = None
+        item_id = event.item_id
+        moment = event.timestamp
+        head = (
+            bytes.fromhex(event.event_id.replace("-", "")),
+            code,
+            subject,
+            None if item_id is None else items[item_id],
+            # Exact milliseconds: whole seconds from the float, the rest from the integer.
+            int(moment.timestamp()) * 1000 + moment.microsecond // 1000,
+            received_at,
+        )
+        extras = (
+            event.quantity,
+            event.price,
+            event.currency,
+            event.value,
+            event.order_id,
+            event.session_id,
+            event.rec_id,
+            _json_or_none(event.properties),
+            _json_or_none(event.context),
+        )
+        if visitor is None and code is not custom and extras == _NO_EXTRAS:
+            lean.append(head)
+        else:
+            full.append((*head, event.type if code is custom else None, visitor, *extras))
+    return lean, full
+
+
+def _event_from_row(row: sa.Row[Any], item_id: str) -> Event:
+    anonymous = bool(row.subject_anonymous)
+    return Event(
+        row.custom_type or TypeCode(row.type).name,
+        event_id=str(_uuid_from_bytes(row.event_id)),
+        user_id=None if anonymous else row.subject_id,
+        anonymous_id=row.subject_id if anonymous else row.visitor_id,
+        item_id=item_id,
+        timestamp=_from_ms(row.ts),
+        quantity=row.quantity,
+        price=row.price,
+        currency=row.currency,
+        value=row.value,
+        order_id=row.order_id,
+        session_id=row.session_id,
+        rec_id=row.rec_id,
+        properties=json.loads(row.properties) if row.properties else None,
+        context=json.loads(row.context) if row.context else None,
+    )
+
+
+def _uuid_from_bytes(raw: bytes) -> str:
+    digits = bytes(raw).hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def _catalog_row(fields: Mapping[str, Any], item_ix: int, now: int) -> dict[str, Any]:
+    row: dict[str, Any] = {"item_ix": item_ix, "created_at": now, "updated_at": now}
+    for name, value in fields.items():
+        if name == "item_id":
+            continue
+        if name == "tags":
+            value = json.dumps(list(value), ensure_ascii=False)
+        elif name == "attributes":
+            value = _json_or_none(value)
+        row[name] = value
+    row.setdefault("available", True)
+    return row
+
+
+def _catalog_item(row: sa.Row[Any]) -> CatalogItem:
+    return CatalogItem(
+        item_id=row.external_id,
+        title=row.title,
+        category=row.category,
+        tags=tuple(json.loads(row.tags)) if row.tags else (),
+        price=row.price,
+        available=bool(row.available),
+        attributes=json.loads(row.attributes) if row.attributes else {},
+        created_at=_from_ms(row.created_at),
+        updated_at=_from_ms(row.updated_at),
+    )
+
+
+def _parse_numbers(text: str | None) -> npt.NDArray[Any]:
+    if not text:
+        return np.empty(0, dtype=np.int64)
+    is_float = "." in text or "e" in text
+    return np.fromstring(text, sep=",", dtype=np.float64 if is_float else np.int64)
