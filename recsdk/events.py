@@ -425,7 +425,7 @@ class Event:
             raise InvalidEvent("event", f"must be a JSON object, not {_kind(data)}")
         for key in data:
             if key not in _FIELD_NAMES:
-                raise InvalidEvent(str(key)[:80], _unknown_field_reason(key))
+                raise InvalidEvent(str(key)[:80] or '""', _unknown_field_reason(key))
         if "type" not in data:
             raise InvalidEvent("type", "is required")
         return cls(**data)

@@ -169,14 +169,16 @@ class EventStore:
         dialect = self._engine.dialect
         self._sqlite = dialect.name == "sqlite"
         self._insert_events = insert_skipping_duplicates(t.events, dialect)
-        if dialect.name == "postgresql":
-            self._insert_events = self._insert_events.returning(t.events.c.id)
         self._insert_links = insert_skipping_duplicates(t.identity_links, dialect)
         insert_user = insert_skipping_duplicates(t.users, dialect)
         self._users = _IdSpace(t.users, insert_user, anonymous=False)
         self._visitors = _IdSpace(t.users, insert_user, anonymous=True)
         self._items = _IdSpace(t.items, insert_skipping_duplicates(t.items, dialect), None)
-        self._prepare_schema(create)
+        try:
+            self._prepare_schema(create)
+        except BaseException:
+            self._engine.dispose()
+            raise
 
     def __repr__(self) -> str:
         return f"EventStore({self.url.render_as_string(hide_password=True)!r})"
@@ -307,9 +309,7 @@ class EventStore:
             padding = (None,) * (len(_EVENT_COLUMNS) - len(_LEAN_COLUMNS))
             named = [dict(zip(_EVENT_COLUMNS, row + padding, strict=True)) for row in lean]
             named += [dict(zip(_EVENT_COLUMNS, row, strict=True)) for row in full]
-            result = conn.execute(self._insert_events, named)
-            # psycopg reports no rowcount for a batch: count the ids it returns instead.
-            return len(result.all()) if result.returns_rows else result.rowcount
+            return self._insert_counting(conn, self._insert_events, named)
         # The hot path: positional rows straight to the driver's executemany.
         inserted = 0
         if lean:
@@ -318,12 +318,22 @@ class EventStore:
             inserted += conn.exec_driver_sql(_SQLITE_INSERT_EVENTS, full).rowcount
         return inserted
 
+    def _insert_counting(
+        self, conn: sa.Connection, insert: sa.Insert, rows: list[dict[str, Any]]
+    ) -> int:
+        """Run an insert that skips duplicates; return how many rows it inserted."""
+        if conn.dialect.name == "postgresql":
+            # psycopg reports no rowcount for a batch: count the keys it returns instead.
+            keys = insert.table.primary_key.columns  # type: ignore[attr-defined]
+            return len(conn.execute(insert.returning(*keys), rows).all())
+        return conn.execute(insert, rows).rowcount
+
     def _write_links(self, conn: sa.Connection, links: Mapping[int, int], linked_at: int) -> int:
         rows = [
             {"anonymous_ix": anon, "user_ix": user, "linked_at": linked_at}
             for anon, user in sorted(links.items())
         ]
-        return conn.execute(self._insert_links, rows).rowcount
+        return self._insert_counting(conn, self._insert_links, rows)
 
     def link_identity(self, anonymous_id: str, user_id: str) -> bool:
         """Record that the visitor ``anonymous_id`` is the user ``user_id``.
@@ -379,7 +389,7 @@ class EventStore:
             conn.execute(space.insert, rows)
             return {}
         returning = space.insert.returning(space.table.c.external_id, space.table.c.id)
-        return dict(conn.execute(returning, rows).tuples().all())
+        return dict(conn.execute(returning, rows).all())
 
     def _select_ids(
         self, conn: sa.Connection, space: _IdSpace, names: Sequence[str]
@@ -390,7 +400,7 @@ class EventStore:
             query = sa.select(table.c.external_id, table.c.id).where(table.c.external_id.in_(chunk))
             if space.anonymous is not None:
                 query = query.where(table.c.anonymous == space.anonymous)
-            found.update(conn.execute(query).tuples().all())
+            found.update(conn.execute(query).all())
         return found
 
     # -- catalog ----------------------------------------------------------------------
@@ -603,7 +613,7 @@ class EventStore:
         count = sa.func.count()
         with self._read() as conn:
             by_kind = sa.select(t.users.c.anonymous, count).group_by(t.users.c.anonymous)
-            user_kinds = {bool(kind): n for kind, n in conn.execute(by_kind).tuples()}
+            user_kinds = {bool(kind): n for kind, n in conn.execute(by_kind)}
             return StoreCounts(
                 events=conn.scalar(sa.select(count).select_from(t.events)) or 0,
                 users=user_kinds.get(False, 0),
@@ -627,7 +637,7 @@ class EventStore:
         with self._read() as conn:
             for chunk in _chunks(sorted(set(wanted)), _LOOKUP_CHUNK):
                 query = sa.select(table.c.id, table.c.external_id).where(table.c.id.in_(chunk))
-                names.update(conn.execute(query).tuples().all())
+                names.update(conn.execute(query).all())
         return [names.get(ix) for ix in wanted]
 
 
