@@ -1,4 +1,4 @@
-"""Several processes on one store: concurrent writers lose nothing, forked children work."""
+"""Many writers on one store: processes and threads lose nothing, forked children work."""
 
 from __future__ import annotations
 
@@ -92,3 +92,21 @@ def test_a_forked_child_gets_its_own_connections(store_url: str) -> None:
         # The parent's pooled connections still work after the child used its own.
         store.add(Event("view", user_id="parent", item_id="sku-2", timestamp=T0))
         assert store.counts().events == 3
+
+
+def test_threads_sharing_one_store(store: EventStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def track(thread: int) -> int:
+        events = [
+            Event(
+                "view", user_id=f"user-{i % 50}", item_id=f"sku-{(i * thread) % 80}", timestamp=T0
+            )
+            for i in range(600)
+        ]
+        return sum(store.add_many(events[i : i + 100]).inserted for i in range(0, 600, 100))
+
+    with ThreadPoolExecutor(4) as pool:
+        inserted = sum(pool.map(track, range(1, 5)))
+    assert inserted == store.counts().events == 2400
+    assert store.counts().users == 50

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up recsdk in .venv and runs the quickstart on an embedded SQLite file (the README's demo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e .
+.venv/bin/python examples/quickstart.py "$@"
