@@ -1,17 +1,21 @@
 """Event store benchmark: ingest and interaction reads on SQLite, side by side with raw sqlite3.
 
-Run: ``python benchmarks/bench_store.py`` (``--events`` and ``--read-events`` to change sizes).
+Run: ``python benchmarks/bench_store.py`` (``--events``, ``--read-events``, ``--batch``,
+``--repeat`` change the sizes; each figure is the best of ``--repeat`` runs).
 
 1. Ingest ``--events`` generated view events through ``EventStore.add_many`` (dedupe by
-   event_id, ids interned to integers) and, in the same run, the same rows through raw
-   ``sqlite3.executemany`` into an equivalent table (text UUID primary key, user and item as
-   text, two indexes), and integer-only rows into a table without indexes (the ceiling).
+   event_id, ids interned to integers), in one call and in collector-like batches, and in
+   the same run the same rows through raw ``sqlite3.executemany`` into an equivalent table
+   (text UUID primary key, user and item as text, two indexes), plus integer-only rows into
+   a table without indexes (the ceiling).
 2. Read ``--read-events`` interactions into numpy arrays with ``interactions()``, and the same
    columns through raw sqlite3 (fetchall, then numpy).
 3. Add 1% new events and read only those with ``interactions(since=watermark)``.
 
-Targets (../shared/ANCHORS.md): add_many >= 150k events/s; 1M interactions read <= 1 s; an
-incremental read after 1% new events <= 5% of a full read.
+Targets (../shared/ANCHORS.md, measured where raw sqlite3 ingests 136k events/s and reads
+0.58M rows/s): add_many >= 150k events/s (1.10x raw); 1M interactions read <= 1 s (1.72x raw);
+an incremental read after 1% new events <= 5% of a full read. Machines differ, so compare
+the ratios this benchmark prints.
 """
 
 from __future__ import annotations
@@ -143,11 +147,47 @@ def rate(count: int, seconds: float) -> str:
     return f"{count / seconds / 1000:8.1f}k/s"
 
 
+def best_of(repeat: int, run: Callable[[Path], float], folder: Path) -> float:
+    """The fastest of ``repeat`` runs, each on a new file: the usual timing on a busy machine."""
+    times = []
+    for attempt in range(repeat):
+        path = folder / f"{run.__name__}-{attempt}.db"
+        times.append(run(path))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return min(times)
+
+
+def compare_ingest(events: Sequence[Event], batch: int, repeat: int, folder: Path) -> None:
+    def store_run(path: Path) -> float:
+        return ingest_store(path, events, batch)
+
+    def raw_text_run(path: Path) -> float:
+        return ingest_raw_text(path, events, batch)
+
+    def raw_int_run(path: Path) -> float:
+        return ingest_raw_integers(path, len(events), batch)
+
+    label = "one add_many call" if batch >= len(events) else f"batches of {batch:,}"
+    print(f"\n1. Ingest {len(events):,} view events, {label}, SQLite WAL (best of {repeat})")
+    store_s = best_of(repeat, store_run, folder)
+    text_s = best_of(repeat, raw_text_run, folder)
+    int_s = best_of(repeat, raw_int_run, folder)
+    print(f"  EventStore.add_many (dedupe + interning)      {rate(len(events), store_s)}")
+    print(f"  raw sqlite3, text uuid pk + 2 indexes          {rate(len(events), text_s)}")
+    print(f"  raw sqlite3, integer rows, no index (ceiling)  {rate(len(events), int_s)}")
+    print(
+        f"  add_many / raw text table: {text_s / store_s:.2f}x"
+        "   (target: 150k/s where raw does 136k/s, i.e. >= 1.10x)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--read-events", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--batch", type=int, default=1_000, help="the collector-like batch size")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,35 +195,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"Generating {args.events:,} events ...")
         events, build = timed(lambda: make_events(args.events, seed=1))
         print(f"  Event objects built at {rate(len(events), build)} (validation included)")
-
-        print(f"\n1. Ingest {len(events):,} view events, batches of {args.batch:,}, SQLite WAL")
-        store_s = ingest_store(folder / "store.db", events, args.batch)
-        text_s = ingest_raw_text(folder / "raw_text.db", events, args.batch)
-        int_s = ingest_raw_integers(folder / "raw_int.db", len(events), args.batch)
-        print(f"  EventStore.add_many (dedupe + interning)      {rate(len(events), store_s)}")
-        print(f"  raw sqlite3, text uuid pk + 2 indexes          {rate(len(events), text_s)}")
-        print(f"  raw sqlite3, integer rows, no index (ceiling)  {rate(len(events), int_s)}")
-        print(f"  add_many / raw text table: {text_s / store_s:.2f}x   (target: >= 150k/s)")
+        compare_ingest(events, len(events), args.repeat, folder)
+        compare_ingest(events, args.batch, args.repeat, folder)
 
         print(f"\n2. Read {args.read_events:,} interactions into numpy arrays")
         big = folder / "read.db"
         read_events = make_events(args.read_events, seed=2)
-        ingest_s = ingest_store(big, read_events, 10_000)
-        print(
-            f"  (ingested with add_many, batches of 10,000, at {rate(len(read_events), ingest_s)})"
-        )
+        ingest_s = ingest_store(big, read_events, len(read_events))
+        print(f"  (ingested with one add_many call at {rate(len(read_events), ingest_s)})")
         store = EventStore(f"sqlite:///{big}")
-        full, full_s = timed(store.interactions)
-        n_raw, raw_s = read_raw(big)
+        full_s = min(timed(store.interactions)[1] for _ in range(args.repeat))
+        full = store.interactions()
+        n_raw, raw_s = min((read_raw(big) for _ in range(args.repeat)), key=lambda r: r[1])
         assert len(full) == n_raw == args.read_events
         print(f"  EventStore.interactions()             {full_s:6.3f} s  {rate(len(full), full_s)}")
         print(f"  raw sqlite3 fetchall -> numpy          {raw_s:6.3f} s  {rate(n_raw, raw_s)}")
-        print(f"  interactions() / raw: {raw_s / full_s:.2f}x faster   (target: <= 1 s)")
+        print(
+            f"  interactions() / raw: {raw_s / full_s:.2f}x faster"
+            "   (target: <= 1 s where raw reads 0.58M rows/s, i.e. >= 1.72x)"
+        )
 
         print("\n3. Incremental read after 1% new events")
         new = make_events(args.read_events // 100, seed=3)
         store.add_many(new)
-        delta, delta_s = timed(lambda: store.interactions(since=full.watermark))
+        delta_s = min(
+            timed(lambda: store.interactions(since=full.watermark))[1] for _ in range(args.repeat)
+        )
+        delta = store.interactions(since=full.watermark)
         assert len(delta) == len(new)
         print(f"  interactions(since=watermark): {len(delta):,} rows in {delta_s * 1000:.1f} ms")
         print(f"  = {delta_s / full_s:.1%} of a full read   (target: <= 5%)")

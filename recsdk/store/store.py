@@ -103,7 +103,7 @@ def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield values[start : start + size]
 
 
-@attrs.define
+@attrs.define(eq=False)
 class _IdSpace:
     """One kind of interned id: user ids, anonymous ids or item ids.
 
@@ -127,10 +127,10 @@ class _Transaction:
     """An open write transaction and the ids it interned, by id space."""
 
     conn: sa.Connection
-    interned: dict[int, dict[str, int]] = attrs.field(factory=dict)
+    interned: dict[_IdSpace, dict[str, int]] = attrs.field(factory=dict)
 
     def note(self, space: _IdSpace, ids: Mapping[str, int]) -> None:
-        self.interned.setdefault(id(space), {}).update(ids)
+        self.interned.setdefault(space, {}).update(ids)
 
 
 class EventStore:
@@ -299,7 +299,7 @@ class EventStore:
             tx = _Transaction(conn)
             yield tx
         for space in (self._users, self._visitors, self._items):
-            space.remember(tx.interned.get(id(space), {}))
+            space.remember(tx.interned.get(space, {}))
 
     def _insert_event_rows(
         self, conn: sa.Connection, lean: list[tuple[Any, ...]], full: list[tuple[Any, ...]]
@@ -359,6 +359,11 @@ class EventStore:
         known = space.known
         ids = {name: known[name] for name in names if name in known}
         missing = [name for name in names if name is not None and name not in ids]
+        if not missing:
+            return ids
+        this_transaction = tx.interned.get(space, {})  # ids from the batch's earlier chunks
+        ids.update({name: this_transaction[name] for name in missing if name in this_transaction})
+        missing = [name for name in missing if name not in ids]
         if not missing:
             return ids
         if self._sqlite:
@@ -642,6 +647,7 @@ class EventStore:
 
 
 _NO_EXTRAS: Final = (None,) * 9
+_TYPE_CODES: Final = {code.name: code for code in TypeCode}
 
 
 def _event_rows(
@@ -655,8 +661,9 @@ def _event_rows(
     lean: list[tuple[Any, ...]] = []
     full: list[tuple[Any, ...]] = []
     custom = TypeCode.custom
+    codes = _TYPE_CODES
     for event in events:
-        code = event.type_code
+        code = codes.get(event.type, custom)
         user_id = event.user_id
         anonymous_id = event.anonymous_id
         if user_id is not None:
