@@ -9,7 +9,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from recsdk.errors import InvalidEvent, RecsdkError, SchemaMismatch, StoreError
+from recsdk.catalog import CatalogItem
+from recsdk.errors import (
+    InvalidEvent,
+    InvalidItem,
+    RecsdkError,
+    SchemaMismatch,
+    StoreError,
+    ValidationError,
+)
 from recsdk.events import Event, TypeCode
 
 if TYPE_CHECKING:
@@ -19,14 +27,17 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "AddResult",
+    "CatalogItem",
     "Event",
     "EventStore",
     "Interactions",
     "InvalidEvent",
+    "InvalidItem",
     "RecsdkError",
     "SchemaMismatch",
     "StoreError",
     "TypeCode",
+    "ValidationError",
     "__version__",
 ]
 
