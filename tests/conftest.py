@@ -24,9 +24,10 @@ from recsdk.store.engines import normalize_url
 POSTGRES_URL = os.environ.get(
     "RECSDK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+# A mysql:// URL, as most users write it; the server is MariaDB.
 MYSQL_URL = os.environ.get("RECSDK_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 
-BACKENDS = ["sqlite", "postgresql", "mysql"]
+BACKENDS = ["sqlite", "postgresql", "mariadb"]
 
 
 def _server_answers(url: str) -> bool:

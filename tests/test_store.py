@@ -185,6 +185,20 @@ def test_sqlite_pragmas_are_set_on_the_store_engine_only(sqlite_url: str) -> Non
     store.close()
 
 
+def test_the_mariadb_url_scheme_works_too() -> None:
+    from conftest import drop_tables, server_url
+
+    url = server_url("mariadb").replace("mysql://", "mariadb://", 1)
+    drop_tables(url)
+    try:
+        with EventStore(url) as store:
+            assert store.engine.dialect.name == "mariadb"
+            store.add_many([view(item="sku-1"), view(item="SKU-1")])
+            assert sorted(h.item_id for h in store.history("u1")) == ["SKU-1", "sku-1"]
+    finally:
+        drop_tables(url)
+
+
 def test_urls_get_the_installed_drivers() -> None:
     from recsdk.store.engines import normalize_url
 
