@@ -31,6 +31,7 @@ import attrs
 from recsdk.errors import InvalidEvent
 
 __all__ = [
+    "BUILTIN_TYPE_CODES",
     "ITEM_EVENT_TYPES",
     "MAX_ID_LENGTH",
     "MAX_JSON_BYTES",
@@ -96,7 +97,7 @@ _ALIASES: Final[Mapping[str, str]] = {
     "order refunded": "refund",
 }
 _TYPE_NAMES: Final[Mapping[str, str]] = {
-    **{t.name: t.name for t in TypeCode if t is not TypeCode.custom},
+    **{code.name: code.name for code in TypeCode if code is not TypeCode.custom},
     **_ALIASES,
 }
 
@@ -127,12 +128,15 @@ def normalize_type(value: object) -> str:
     )
 
 
-_CODES: Final[Mapping[str, TypeCode]] = {code.name: code for code in TypeCode}
+BUILTIN_TYPE_CODES: Final[Mapping[str, TypeCode]] = {
+    code.name: code for code in TypeCode if code is not TypeCode.custom
+}
+"""The code of each built-in type, by canonical name (custom ``x-`` types are not here)."""
 
 
 def type_code(name: str) -> TypeCode:
     """Return the code of an event type given by name or alias (``custom`` for ``x-...``)."""
-    return _CODES.get(normalize_type(name), TypeCode.custom)
+    return BUILTIN_TYPE_CODES.get(normalize_type(name), TypeCode.custom)
 
 
 def new_event_id() -> str:
@@ -410,7 +414,7 @@ class Event:
     @property
     def type_code(self) -> TypeCode:
         """The small integer the store keeps for this event's type."""
-        return _CODES.get(self.type, TypeCode.custom)
+        return BUILTIN_TYPE_CODES.get(self.type, TypeCode.custom)
 
     @classmethod
     def from_dict(cls, data: object) -> Event:

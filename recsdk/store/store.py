@@ -25,7 +25,7 @@ import sqlalchemy as sa
 
 from recsdk.catalog import CatalogItem, _validated_fields
 from recsdk.errors import InvalidEvent, SchemaMismatch, StoreError
-from recsdk.events import Event, TypeCode, check_id, type_code
+from recsdk.events import BUILTIN_TYPE_CODES, Event, TypeCode, check_id, type_code
 from recsdk.store import tables as t
 from recsdk.store.dialects import insert_skipping_duplicates, upsert
 from recsdk.store.engines import WRITE, create_store_engine, normalize_url
@@ -378,35 +378,35 @@ class EventStore:
         missing = [name for name in missing if name not in ids]
         if not missing:
             return ids
-        if self._sqlite:
-            # SQLite writers hold the database lock, and a skipped insert costs no id there:
-            # insert first, then look up only the names that were already stored.
-            found = self._insert_ids(tx.conn, space, missing)
-            stored_before = [name for name in missing if name not in found]
-            found.update(self._select_ids(tx.conn, space, stored_before))
-        else:
-            # Elsewhere a skipped insert still uses up a sequence value: look up first.
-            found = self._select_ids(tx.conn, space, missing)
-            new = [name for name in missing if name not in found]
-            self._insert_ids(tx.conn, space, new)
-            found.update(self._select_ids(tx.conn, space, new))
+        found = self._select_ids(tx.conn, space, missing)
+        new = [name for name in missing if name not in found]
+        if new:
+            found.update(self._make_ids(tx.conn, space, new))
         tx.note(space, found)
         ids.update(found)
         return ids
 
-    def _insert_ids(
-        self, conn: sa.Connection, space: _IdSpace, names: Collection[str]
-    ) -> dict[str, int]:
-        """Make ids for names not stored yet; return those made, where the database tells."""
-        if not names:
-            return {}
-        extra = {} if space.anonymous is None else {"anonymous": space.anonymous}
-        rows = [{"external_id": name, **extra} for name in sorted(names)]  # sorted: no deadlock
-        if not self._sqlite:
-            conn.execute(space.insert, rows)
-            return {}
-        returning = space.insert.returning(space.table.c.external_id, space.table.c.id)
-        return dict(conn.execute(returning, rows).all())
+    def _make_ids(self, conn: sa.Connection, space: _IdSpace, names: list[str]) -> dict[str, int]:
+        """Store names not stored yet and return their new ids."""
+        table = space.table
+        extra = () if space.anonymous is None else (space.anonymous,)
+        if self._sqlite:
+            # A SQLite writer holds the database lock (BEGIN IMMEDIATE), so it can number
+            # the rows itself: one plain executemany, no RETURNING, no second look-up.
+            first = (conn.scalar(sa.select(sa.func.max(table.c.id))) or 0) + 1
+            ids = {name: first + offset for offset, name in enumerate(names)}
+            columns = "id, external_id" + ("" if space.anonymous is None else ", anonymous")
+            marks = ", ".join("?" * (2 + len(extra)))
+            conn.exec_driver_sql(
+                f"INSERT INTO {table.name} ({columns}) VALUES ({marks})",
+                [(ix, name, *extra) for name, ix in ids.items()],
+            )
+            return ids
+        # Elsewhere another writer may store the same names meanwhile: skip those, then
+        # look all of them up. Sorted, so that concurrent writers lock rows in one order.
+        keys = {} if space.anonymous is None else {"anonymous": space.anonymous}
+        conn.execute(space.insert, [{"external_id": name, **keys} for name in sorted(names)])
+        return self._select_ids(conn, space, names)
 
     def _select_ids(
         self, conn: sa.Connection, space: _IdSpace, names: Sequence[str]
@@ -658,10 +658,6 @@ class EventStore:
         return [names.get(ix) for ix in wanted]
 
 
-# Built-in types only: custom ones are stored as TypeCode.custom, with their name.
-_TYPE_CODES: Final = {code.name: code for code in TypeCode if code is not TypeCode.custom}
-
-
 def _event_rows(
     events: Sequence[Event],
     users: Mapping[str, int],
@@ -680,7 +676,7 @@ def _event_rows(
     lean = list(
         zip(
             [bytes.fromhex(e.event_id.replace("-", "")) for e in lean_events],
-            [_TYPE_CODES[e.type] for e in lean_events],
+            [BUILTIN_TYPE_CODES[e.type] for e in lean_events],
             [
                 visitors[e.anonymous_id] if e.user_id is None else users[e.user_id]  # type: ignore[index]
                 for e in lean_events
@@ -709,7 +705,7 @@ def _is_lean(event: Event) -> bool:
         and not event.properties
         and not event.context
         and (event.user_id is None or event.anonymous_id is None)
-        and event.type in _TYPE_CODES
+        and event.type in BUILTIN_TYPE_CODES
     )
 
 
@@ -725,7 +721,7 @@ def _full_row(
     items: Mapping[str, int],
     received_at: int,
 ) -> tuple[Any, ...]:
-    code = _TYPE_CODES.get(event.type, TypeCode.custom)
+    code = BUILTIN_TYPE_CODES.get(event.type, TypeCode.custom)
     if event.user_id is None:
         subject = visitors[event.anonymous_id]  # type: ignore[index]
         visitor = None
