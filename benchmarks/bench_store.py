@@ -72,30 +72,20 @@ def ingest_store(path: Path, events: Sequence[Event], batch: int) -> float:
     return seconds
 
 
-def raw_connection(path: Path) -> sqlite3.Connection:
+def ingest_raw(
+    path: Path, schema: Sequence[str], insert: str, rows: list[Any], batch: int
+) -> float:
+    """Time raw sqlite3 executemany of ``rows`` in transactions of ``batch`` rows (WAL)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
-
-
-def ingest_raw_text(path: Path, events: Sequence[Event], batch: int) -> float:
-    conn = raw_connection(path)
-    conn.execute(
-        "CREATE TABLE events (event_id TEXT PRIMARY KEY, type TEXT NOT NULL, user_id TEXT, "
-        "item_id TEXT, ts INTEGER NOT NULL)"
-    )
-    conn.execute("CREATE INDEX ix_user ON events (user_id, ts)")
-    conn.execute("CREATE INDEX ix_item ON events (item_id, ts)")
-    rows = [
-        (e.event_id, e.type, e.user_id, e.item_id, int(e.timestamp.timestamp() * 1000))
-        for e in events
-    ]
+    for statement in schema:
+        conn.execute(statement)
 
     def run() -> None:
         for chunk in batches(rows, batch):
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?)", chunk)
+            conn.executemany(insert, chunk)
             conn.execute("COMMIT")
 
     _, seconds = timed(run)
@@ -103,9 +93,23 @@ def ingest_raw_text(path: Path, events: Sequence[Event], batch: int) -> float:
     return seconds
 
 
+def ingest_raw_text(path: Path, events: Sequence[Event], batch: int) -> float:
+    schema = [
+        "CREATE TABLE events (event_id TEXT PRIMARY KEY, type TEXT NOT NULL, user_id TEXT, "
+        "item_id TEXT, ts INTEGER NOT NULL)",
+        "CREATE INDEX ix_user ON events (user_id, ts)",
+        "CREATE INDEX ix_item ON events (item_id, ts)",
+    ]
+    rows = [
+        (e.event_id, e.type, e.user_id, e.item_id, int(e.timestamp.timestamp() * 1000))
+        for e in events
+    ]
+    insert = "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?)"
+    return ingest_raw(path, schema, insert, rows, batch)
+
+
 def ingest_raw_integers(path: Path, n_events: int, batch: int) -> float:
-    conn = raw_connection(path)
-    conn.execute("CREATE TABLE events (user_ix INTEGER, item_ix INTEGER, type INTEGER, ts INTEGER)")
+    schema = ["CREATE TABLE events (user_ix INTEGER, item_ix INTEGER, type INTEGER, ts INTEGER)"]
     rng = np.random.default_rng(0)
     rows = list(
         zip(
@@ -116,16 +120,7 @@ def ingest_raw_integers(path: Path, n_events: int, batch: int) -> float:
             strict=True,
         )
     )
-
-    def run() -> None:
-        for chunk in batches(rows, batch):
-            conn.execute("BEGIN")
-            conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", chunk)
-            conn.execute("COMMIT")
-
-    _, seconds = timed(run)
-    conn.close()
-    return seconds
+    return ingest_raw(path, schema, "INSERT INTO events VALUES (?, ?, ?, ?)", rows, batch)
 
 
 def read_raw(path: Path) -> tuple[int, float]:
