@@ -42,6 +42,17 @@ def test_add_many_counts_inserted_and_duplicates(store: EventStore) -> None:
     assert store.counts().events == 6
 
 
+def test_duplicates_can_be_reported_by_position(store: EventStore) -> None:
+    first, second = view(item="a"), view(item="b")
+    store.add(first)
+    batch: list[Any] = [second, first, {"type": "view"}, second, view(item="c")]
+    result = store.add_many(batch, report_duplicates=True)
+    assert (result.inserted, result.duplicates) == (2, 2)
+    assert result.duplicate_indices == (1, 3)
+    assert [r.index for r in result.rejected] == [2]
+    assert store.add_many(batch[:2]).duplicate_indices == ()  # only when asked
+
+
 def test_a_repeated_id_within_one_batch_is_stored_once(store: EventStore) -> None:
     event = view()
     result = store.add_many([event, event, event])
@@ -138,6 +149,8 @@ def test_large_batches_span_several_round_trips(store: EventStore) -> None:
     events = [view(user=f"u{i % 700}", item=f"sku-{i % 1300}", minutes=i) for i in range(12_000)]
     assert store.add_many(events).inserted == 12_000
     assert store.add_many(events[5_000:7_000]).duplicates == 2_000
+    again = store.add_many([*events, view(item="new")], report_duplicates=True)
+    assert again.duplicate_indices == tuple(range(12_000))
     counts = store.counts()
     assert (counts.events, counts.users, counts.items) == (12_000, 700, 1300)
 

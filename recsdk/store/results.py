@@ -42,6 +42,8 @@ class AddResult:
     """Events whose ``event_id`` was already stored (or repeated in the batch): kept once."""
     rejected: tuple[Rejected, ...] = ()
     """Invalid events, not stored; the valid ones beside them were."""
+    duplicate_indices: tuple[int, ...] = ()
+    """Positions of the duplicates in the input, with ``add_many(report_duplicates=True)``."""
 
 
 @attrs.frozen
