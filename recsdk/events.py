@@ -41,6 +41,7 @@ __all__ = [
     "json_schema",
     "new_event_id",
     "normalize_type",
+    "parse_timestamp",
     "type_code",
 ]
 
@@ -202,7 +203,17 @@ def check_id(field: str, value: object) -> str:
     return checked
 
 
-def _to_timestamp(value: object) -> datetime:
+def parse_timestamp(value: object) -> datetime:
+    """Read a timestamp as :class:`Event` does, without its range check; return it in UTC.
+
+    Accepts an aware datetime (a naive one is taken as UTC), an ISO 8601 string or epoch
+    seconds.
+
+    Raises
+    ------
+    InvalidEvent
+        Naming ``timestamp``, if the value is none of those.
+    """
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     elif isinstance(value, str):
@@ -215,6 +226,11 @@ def _to_timestamp(value: object) -> datetime:
         )
     if moment.tzinfo is not timezone.utc:
         moment = moment.astimezone(timezone.utc)
+    return moment
+
+
+def _to_timestamp(value: object) -> datetime:
+    moment = parse_timestamp(value)
     if moment < _EARLIEST:
         raise InvalidEvent("timestamp", f"{moment.isoformat()} is before 2000-01-01")
     if moment > _latest_allowed(moment):

@@ -1,0 +1,315 @@
+"""The collector's framework-free core: a request's body -> events -> the store -> the answer.
+
+Front ends (plain WSGI, Flask, Django) turn their framework's request into a
+:class:`Request`, call :meth:`Collector.handle` and send back the :class:`Response`. Nothing a
+client sends makes the collector answer 500: bad input gets a 4xx that says what is wrong,
+and a batch's valid events are stored even when some of its events are invalid.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import threading
+import zlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
+
+import attrs
+import sqlalchemy as sa
+
+from recsdk.errors import InvalidEvent
+from recsdk.events import MAX_JSON_BYTES, new_event_id, parse_timestamp
+from recsdk.store import EventStore
+
+__all__ = ["Collector", "CollectorConfig", "Request", "Response"]
+
+log = logging.getLogger("recsdk.collector")
+
+KNOWN_BOTS: Final = re.compile(
+    r"bot|crawl|spider|slurp|scrape|headlesschrome|phantomjs|lighthouse|pingdom|"
+    r"facebookexternalhit|bingpreview|python-requests|curl/|wget/",
+    re.IGNORECASE,
+)
+"""User agents whose events are counted and not stored."""
+
+
+@attrs.frozen
+class CollectorConfig:
+    """How the collector treats what it receives.
+
+    Parameters
+    ----------
+    max_body_bytes:
+        Largest request body, as sent (413 above it).
+    max_decoded_bytes:
+        Largest body once gzip is undone (413 above it): a guard against zip bombs.
+    max_events:
+        Most events in one batch (413 above it).
+    truncate_ip:
+        Store only the network part of IP addresses (IPv4 /24, IPv6 /48).
+    correct_clock_skew:
+        Shift event timestamps by the difference between the client's ``sent_at`` and the
+        time the batch arrived, so a client with a wrong clock still records true times.
+    drop_bots:
+        Count and drop events from known bots and automated browsers.
+    """
+
+    max_body_bytes: int = 500 * 1024
+    max_decoded_bytes: int = 5 * 1024 * 1024
+    max_events: int = 500
+    truncate_ip: bool = True
+    correct_clock_skew: bool = True
+    drop_bots: bool = True
+
+
+@attrs.frozen
+class Request:
+    """What the core needs of an HTTP request.
+
+    ``path`` is relative to the collector's prefix (``"/events"``); header names are
+    lower case; ``body`` is at most ``max_body_bytes + 1`` bytes (front ends read no more).
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+    remote_addr: str | None = None
+
+
+@attrs.frozen
+class Response:
+    """What to send back: a status, headers and a body."""
+
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: Sequence[tuple[str, str]] = ()) -> Response:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return cls(status, body, (("Content-Type", "application/json"), *headers))
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()):
+        super().__init__(message)
+        self.status = status
+        self.headers = tuple(headers)
+
+
+@attrs.define
+class _Counters:
+    batches: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    bots: int = 0
+    lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, count in counts.items():
+                setattr(self, name, getattr(self, name) + count)
+
+
+class Collector:
+    """Receives batches of events over HTTP and stores each event exactly once.
+
+    Parameters
+    ----------
+    store:
+        Where events go.
+    config:
+        Limits and enrichment (:class:`CollectorConfig`).
+    """
+
+    def __init__(self, store: EventStore, config: CollectorConfig | None = None) -> None:
+        self.store = store
+        self.config = config or CollectorConfig()
+        self._counters = _Counters()
+
+    def stats(self) -> dict[str, int]:
+        """Batches handled, and events accepted, duplicate, rejected and dropped as bots."""
+        c = self._counters
+        return {
+            "batches": c.batches,
+            "accepted": c.accepted,
+            "duplicates": c.duplicates,
+            "rejected": c.rejected,
+            "bots": c.bots,
+        }
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request; never raises."""
+        try:
+            return self._route(request)
+        except _BadRequest as problem:
+            return Response.json(problem.status, {"error": str(problem)}, problem.headers)
+        except sa.exc.SQLAlchemyError:
+            log.exception("recsdk collector: the event store failed")
+            return Response.json(
+                503,
+                {"error": "the event store is unavailable; retry later"},
+                [("Retry-After", "5")],
+            )
+        except Exception:  # a bug of ours: log it, and still answer
+            log.exception("recsdk collector: unexpected error")
+            return Response.json(500, {"error": "internal error"})
+
+    def _route(self, request: Request) -> Response:
+        path = request.path.rstrip("/") or "/"
+        if path != "/events":
+            raise _BadRequest(404, f"no such endpoint: {path[:100]}")
+        if request.method != "POST":
+            raise _BadRequest(405, "use POST to send events", [("Allow", "POST")])
+        return self._receive(request)
+
+    def _receive(self, request: Request) -> Response:
+        received_at = datetime.now(timezone.utc)
+        batch, sent_at = self._read_envelope(request)
+        skew = received_at - sent_at if sent_at and self.config.correct_clock_skew else None
+        results: list[dict[str, Any]] = [{} for _ in batch]
+        candidates: list[Any] = []
+        places: list[int] = []
+        bots = 0
+        for index, raw in enumerate(batch):
+            problem = _too_large(raw)
+            if problem:
+                results[index] = problem
+            elif self.config.drop_bots and _is_bot(raw, request):
+                results[index] = {"status": "ignored", "reason": "bot"}
+                bots += 1
+            else:
+                candidates.append(self._enrich(raw, request, skew))
+                places.append(index)
+        outcome = self.store.add_many(candidates, report_duplicates=True)
+        rejected = {r.index: r for r in outcome.rejected}
+        duplicates = set(outcome.duplicate_indices)
+        for position, index in enumerate(places):
+            if position in rejected:
+                error = rejected[position].error
+                results[index] = {
+                    "status": "rejected",
+                    "field": error.field,
+                    "reason": error.reason,
+                }
+            else:
+                status = "duplicate" if position in duplicates else "accepted"
+                results[index] = {"status": status, "event_id": candidates[position]["event_id"]}
+        counts = {
+            "accepted": outcome.inserted,
+            "duplicates": outcome.duplicates,
+            "rejected": sum(1 for r in results if r["status"] == "rejected"),
+            "bots": bots,
+        }
+        self._counters.add(batches=1, **counts)
+        return Response.json(200, {**counts, "results": results})
+
+    def _read_envelope(self, request: Request) -> tuple[list[Any], datetime | None]:
+        body = self._decoded_body(request)
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise _BadRequest(400, "the body is not valid JSON") from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("batch"), list):
+            raise _BadRequest(400, 'send {"batch": [event, ...]}: a JSON object with a list')
+        batch = payload["batch"]
+        if len(batch) > self.config.max_events:
+            raise _BadRequest(
+                413, f"{len(batch)} events in one batch; the limit is {self.config.max_events}"
+            )
+        return batch, _sent_at(payload.get("sent_at"))
+
+    def _decoded_body(self, request: Request) -> bytes:
+        limit = self.config.max_body_bytes
+        if len(request.body) > limit:
+            raise _BadRequest(413, f"the body is over {limit} bytes; send smaller batches")
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding in ("", "identity"):
+            return request.body
+        if encoding != "gzip":
+            raise _BadRequest(415, f"content-encoding {encoding[:40]!r}: only gzip is accepted")
+        decoder = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            body = decoder.decompress(request.body, self.config.max_decoded_bytes + 1)
+        except zlib.error:
+            raise _BadRequest(400, "the body is not valid gzip") from None
+        if len(body) > self.config.max_decoded_bytes or decoder.unconsumed_tail:
+            raise _BadRequest(413, "the body is too large once decompressed")
+        return body
+
+    def _enrich(self, raw: Any, request: Request, skew: timedelta | None) -> Any:
+        """Add what the server knows: the shopper's (truncated) IP, user agent, true time."""
+        if not isinstance(raw, dict):
+            return raw  # the store rejects it with the reason
+        event = dict(raw)
+        context = event.get("context")
+        if context is None or isinstance(context, dict):
+            context = dict(context or {})
+            ip = context.get("ip", request.remote_addr)
+            if ip is not None:
+                context["ip"] = _truncated_ip(ip) if self.config.truncate_ip else ip
+                if context["ip"] is None:
+                    del context["ip"]
+            agent = request.headers.get("user-agent")
+            if agent and "user_agent" not in context:
+                context["user_agent"] = agent[:512]
+            event["context"] = context
+        if skew is not None and "timestamp" in event:
+            event["timestamp"] = _shifted(event["timestamp"], skew)
+        event.setdefault("event_id", new_event_id())
+        return event
+
+
+def _too_large(raw: Any) -> dict[str, Any] | None:
+    try:
+        size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError, RecursionError):
+        return None  # validation will say what is wrong
+    if size <= MAX_JSON_BYTES:
+        return None
+    return {
+        "status": "rejected",
+        "field": "event",
+        "reason": f"is {size} bytes as JSON; the limit is {MAX_JSON_BYTES}",
+    }
+
+
+def _is_bot(raw: Any, request: Request) -> bool:
+    context = raw.get("context") if isinstance(raw, dict) else None
+    context = context if isinstance(context, dict) else {}
+    if context.get("webdriver") is True:
+        return True
+    agent = context.get("user_agent") or request.headers.get("user-agent") or ""
+    return isinstance(agent, str) and bool(KNOWN_BOTS.search(agent))
+
+
+def _truncated_ip(value: Any) -> str | None:
+    """The network part of an address (IPv4 /24, IPv6 /48), or None if it is not one."""
+    try:
+        address = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def _sent_at(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except InvalidEvent:
+        return None  # a bad sent_at only means no clock correction
+
+
+def _shifted(value: Any, skew: timedelta) -> Any:
+    try:
+        return parse_timestamp(value) + skew
+    except (InvalidEvent, OverflowError):
+        return value  # validation will report the original value
