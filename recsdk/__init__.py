@@ -13,6 +13,7 @@ from recsdk.catalog import CatalogItem
 from recsdk.errors import (
     InvalidEvent,
     InvalidItem,
+    NotFitted,
     RecsdkError,
     SchemaMismatch,
     StoreError,
@@ -21,11 +22,14 @@ from recsdk.errors import (
 from recsdk.events import Event, TypeCode
 
 if TYPE_CHECKING:
+    from recsdk.datasets import synthetic_shop
+    from recsdk.engine import EASE, ItemSimilarity, Weighting
     from recsdk.store import AddResult, EventStore, Interactions
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "EASE",
     "AddResult",
     "CatalogItem",
     "Event",
@@ -33,18 +37,26 @@ __all__ = [
     "Interactions",
     "InvalidEvent",
     "InvalidItem",
+    "ItemSimilarity",
+    "NotFitted",
     "RecsdkError",
     "SchemaMismatch",
     "StoreError",
     "TypeCode",
     "ValidationError",
+    "Weighting",
     "__version__",
+    "synthetic_shop",
 ]
 
 _LAZY = {
     "AddResult": "recsdk.store",
+    "EASE": "recsdk.engine",
     "EventStore": "recsdk.store",
     "Interactions": "recsdk.store",
+    "ItemSimilarity": "recsdk.engine",
+    "Weighting": "recsdk.engine",
+    "synthetic_shop": "recsdk.datasets",
 }
 
 

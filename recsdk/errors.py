@@ -6,8 +6,9 @@
     ├── ValidationError          bad data; names the field and the reason
     │   ├── InvalidEvent
     │   └── InvalidItem
-    └── StoreError               the database cannot be used as asked
-        └── SchemaMismatch
+    ├── StoreError               the database cannot be used as asked
+    │   └── SchemaMismatch
+    └── NotFitted                a model was asked for results before it was fitted
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 __all__ = [
     "InvalidEvent",
     "InvalidItem",
+    "NotFitted",
     "RecsdkError",
     "SchemaMismatch",
     "StoreError",
@@ -61,3 +63,7 @@ class StoreError(RecsdkError):
 
 class SchemaMismatch(StoreError):
     """The database holds a recsdk schema version this version of recsdk does not know."""
+
+
+class NotFitted(RecsdkError, RuntimeError):
+    """A model was asked for results before it was fitted or loaded."""

@@ -11,8 +11,9 @@ import pytest
 import recsdk
 
 
-def test_all_is_sorted_and_complete() -> None:
-    assert recsdk.__all__ == sorted(recsdk.__all__)
+def test_all_is_complete() -> None:
+    # Its order is ruff's (RUF022), checked by the lint step.
+    assert len(set(recsdk.__all__)) == len(recsdk.__all__)
     for name in recsdk.__all__:
         assert getattr(recsdk, name) is not None
     assert set(recsdk.__all__) <= set(dir(recsdk))

@@ -1,0 +1,327 @@
+"""Engine benchmark: fit time, top-K overlap and peak memory, side by side with implicit.
+
+Runs on the synthetic shop of ANCHORS.md (binary matrix, K=50, cosine). Every fit runs in
+a fresh child process so that its peak memory can be measured alone; the matrix is built
+once and shared through a temporary ``.npz``. Also: numba's first-call (compile) versus
+cached cost in fresh processes, and batch scoring throughput.
+
+    python benchmarks/bench_engine.py                 # 200k users x 50k items x 5M events
+    python benchmarks/bench_engine.py --large         # also 1M x 200k x 20M
+    python benchmarks/bench_engine.py --threads 1 2   # fit scaling by thread count
+
+Needs the ``bench`` extra (implicit, scipy, psutil); implicit's rows are skipped without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+K = 50
+SIZES = {"medium": (200_000, 50_000, 5_000_000), "large": (1_000_000, 200_000, 20_000_000)}
+
+
+# --------------------------------------------------------------------------- child side
+
+
+class PeakMemory:
+    """Samples this process's RSS every few milliseconds; ``peak`` minus the start."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self.start = self._process.memory_info().rss
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def delta_mb(self) -> float:
+        return float(self.peak - self.start) / 2**20
+
+
+def _load_matrix(path: str) -> Any:
+    import scipy.sparse as sp
+
+    with np.load(path) as data:
+        shape = tuple(int(v) for v in data["shape"])
+        return sp.csr_matrix((data["data"], data["indices"], data["indptr"]), shape=shape)
+
+
+def child_fit(engine: str, matrix_path: str, out_path: str, threads: int) -> dict[str, Any]:
+    """Fit one engine on the shared matrix; save its top-K lists; report time and memory."""
+    x = _load_matrix(matrix_path)
+    if engine == "recsdk":
+        import numba
+
+        from recsdk.engine import ItemSimilarity, UserItemMatrix, Weighting
+
+        numba.set_num_threads(threads)
+        m = UserItemMatrix.from_scipy(x)
+        model = ItemSimilarity(measure="cosine", n_neighbors=K, weighting=Weighting())
+        model.fit(UserItemMatrix.from_coo([0, 1], [0, 1], n_users=2, n_items=2))  # JIT
+        with PeakMemory() as mem:
+            t0, c0 = time.perf_counter(), time.process_time()
+            model.fit(m)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        assert model._state is not None
+        top = model._state.neighbors[:, :K]
+    else:
+        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+
+        cls = CosineRecommender if engine == "implicit-cosine" else BM25Recommender
+        rec = cls(K=K + 1, num_threads=threads)
+        with PeakMemory() as mem:
+            t0, c0 = time.perf_counter(), time.process_time()
+            rec.fit(x, show_progress=False)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        top = _implicit_top(rec.similarity.tocsr(), x.shape[1])
+    np.save(out_path, top)
+    return {"wall": wall, "cpu": cpu, "peak_mb": mem.delta_mb}
+
+
+def _implicit_top(sim: Any, n_items: int) -> np.ndarray:
+    """implicit's neighbour lists without the item itself, best first (ties by index)."""
+    top = np.full((n_items, K), -1, dtype=np.int32)
+    for i in range(n_items):
+        cols = sim.indices[sim.indptr[i] : sim.indptr[i + 1]]
+        vals = sim.data[sim.indptr[i] : sim.indptr[i + 1]]
+        keep = cols != i
+        cols, vals = cols[keep], vals[keep]
+        order = np.lexsort((cols, -vals))[:K]
+        top[i, : len(order)] = cols[order]
+    return top
+
+
+def child_partial(size: str, threads: int) -> dict[str, Any]:
+    """partial_fit with the newest 1% of events versus a full refit on all of them."""
+    import numba
+
+    from recsdk.datasets import synthetic_shop
+    from recsdk.engine import ItemSimilarity, UserItemMatrix, Weighting
+
+    numba.set_num_threads(threads)
+    n_users, n_items, n_events = SIZES[size]
+    shop = synthetic_shop(n_users, n_items, n_events)
+    cut = int(n_events * 0.99)
+
+    def part(lo: int, hi: int) -> UserItemMatrix:
+        return UserItemMatrix.from_coo(
+            shop.users[lo:hi], shop.items[lo:hi], n_users=n_users, n_items=n_items
+        )
+
+    def model() -> ItemSimilarity:
+        return ItemSimilarity(measure="cosine", n_neighbors=K, margin=30, weighting=Weighting())
+
+    inc = model().fit(part(0, cut))
+    new = part(cut, n_events)
+    t0 = time.perf_counter()
+    inc.partial_fit(new)
+    partial = time.perf_counter() - t0
+    everything = part(0, n_events)
+    t0 = time.perf_counter()
+    full = model().fit(everything)
+    refit = time.perf_counter() - t0
+    assert inc._state is not None
+    assert full._state is not None
+    same = bool(np.array_equal(inc._state.neighbors[:, :K], full._state.neighbors[:, :K]))
+    return {"partial": partial, "full": refit, "same": same, "stats": inc._state.stats}
+
+
+def child_jit() -> dict[str, Any]:
+    """Time ItemSimilarity.warmup() in this (fresh) process."""
+    t0 = time.perf_counter()
+    from recsdk.engine import ItemSimilarity
+
+    imported = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ItemSimilarity().warmup()
+    return {"import": imported, "warmup": time.perf_counter() - t0}
+
+
+def child_score(matrix_path: str, threads: int) -> dict[str, Any]:
+    """Batch recommendation throughput, recsdk versus implicit, all users, N=10."""
+    import numba
+
+    from recsdk.engine import ItemSimilarity, UserItemMatrix, Weighting
+
+    numba.set_num_threads(threads)
+    x = _load_matrix(matrix_path)
+    model = ItemSimilarity(measure="cosine", n_neighbors=K, weighting=Weighting())
+    model.fit(UserItemMatrix.from_scipy(x))
+    model.recommend_all(users=np.arange(10), k=10)
+    t0 = time.perf_counter()
+    model.recommend_all(k=10)
+    ours = x.shape[0] / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    for user in range(2000):
+        model.recommend(user, k=10)
+    single = (time.perf_counter() - t0) / 2000 * 1e6
+    out: dict[str, Any] = {"recsdk_users_per_s": ours, "recsdk_single_us": single}
+    try:
+        from implicit.nearest_neighbours import CosineRecommender
+    except ImportError:
+        return out
+    rec = CosineRecommender(K=K, num_threads=threads)
+    rec.fit(x, show_progress=False)
+    users = np.arange(x.shape[0])
+    t0 = time.perf_counter()
+    rec.recommend(users, x, N=10, filter_already_liked_items=True)
+    out["implicit_users_per_s"] = x.shape[0] / (time.perf_counter() - t0)
+    return out
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def _run_child(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _have_implicit() -> bool:
+    try:
+        import implicit  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _write_matrix(size: str, path: Path) -> tuple[int, int]:
+    from recsdk.datasets import synthetic_shop
+    from recsdk.engine import UserItemMatrix
+
+    n_users, n_items, n_events = SIZES[size]
+    t0 = time.perf_counter()
+    shop = synthetic_shop(n_users, n_items, n_events)
+    generated = time.perf_counter() - t0
+    m = UserItemMatrix.from_coo(shop.users, shop.items, n_users=n_users, n_items=n_items)
+    ones = np.ones(m.nnz, dtype=np.float32)
+    np.savez(path, indptr=m.indptr, indices=m.indices, data=ones, shape=np.array(m.shape))
+    print(
+        f"\n== {size}: {n_users:,} users x {n_items:,} items x {n_events:,} events "
+        f"-> {m.nnz:,} distinct pairs (generated in {generated:.1f} s)"
+    )
+    return m.nnz, n_items
+
+
+def _overlap(ours: np.ndarray, theirs: np.ndarray) -> float:
+    hits = total = 0
+    for a, b in zip(ours, theirs, strict=True):
+        ref = set(b[b >= 0].tolist())
+        hits += len(ref & set(a[a >= 0].tolist()))
+        total += len(ref)
+    return hits / max(total, 1)
+
+
+def bench_fit(size: str, threads: list[int], tmp: Path) -> None:
+    matrix_path = tmp / f"{size}.npz"
+    _write_matrix(size, matrix_path)
+    engines = ["recsdk"] + (["implicit-cosine", "implicit-bm25"] if _have_implicit() else [])
+    print(f"{'engine':<16}{'threads':>8}{'fit s':>9}{'cpu s':>9}{'peak MB':>9}{'overlap':>9}")
+    for t in threads:
+        results: dict[str, dict[str, Any]] = {}
+        for engine in engines:
+            out = tmp / f"{engine}-{size}-{t}.npy"
+            results[engine] = _run_child(["fit", engine, str(matrix_path), str(out), str(t)])
+            results[engine]["top"] = np.load(out)
+        for engine in engines:
+            r = results[engine]
+            overlap = ""
+            if engine == "recsdk" and "implicit-cosine" in results:
+                overlap = f"{_overlap(r['top'], results['implicit-cosine']['top']):.4f}"
+            print(
+                f"{engine:<16}{t:>8}{r['wall']:>9.2f}{r['cpu']:>9.2f}{r['peak_mb']:>9.0f}"
+                f"{overlap:>9}"
+            )
+        if "implicit-cosine" in results:
+            ours = results["recsdk"]
+            for ref in ("implicit-cosine", "implicit-bm25"):
+                speed = results[ref]["wall"] / ours["wall"]
+                cpu = results[ref]["cpu"] / ours["cpu"]
+                print(f"  ratio {ref}/recsdk: wall {speed:.2f}x, cpu {cpu:.2f}x")
+    score = _run_child(["score", str(matrix_path), str(max(threads))])
+    line = f"batch recommend (all users, N=10): recsdk {score['recsdk_users_per_s']:,.0f} users/s"
+    if "implicit_users_per_s" in score:
+        line += f", implicit {score['implicit_users_per_s']:,.0f} users/s"
+    print(line)
+    print(f"single recommend (python call + kernel): {score['recsdk_single_us']:.0f} us")
+    inc = _run_child(["partial", size, str(max(threads))])
+    print(
+        f"partial_fit (newest 1% of events, cosine, margin 30): {inc['partial']:.2f} s vs "
+        f"full refit {inc['full']:.2f} s = {inc['full'] / inc['partial']:.1f}x; "
+        f"same neighbours: {inc['same']}; {inc['stats']}"
+    )
+
+
+def bench_jit(tmp: Path) -> None:
+    cache = tmp / "numba-cache"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    cold = _run_child(["jit"], env)
+    warm = _run_child(["jit"], env)
+    print(
+        f"\nJIT: first call in a fresh process with an empty cache {cold['warmup']:.1f} s; "
+        f"cached {warm['warmup']:.2f} s (import {warm['import']:.2f} s)"
+    )
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        kind, rest = sys.argv[2], sys.argv[3:]
+        if kind == "fit":
+            result = child_fit(rest[0], rest[1], rest[2], int(rest[3]))
+        elif kind == "jit":
+            result = child_jit()
+        elif kind == "partial":
+            result = child_partial(rest[0], int(rest[1]))
+        else:
+            result = child_score(rest[0], int(rest[1]))
+        print(json.dumps(result))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", action="store_true", help="also run 1M x 200k x 20M")
+    parser.add_argument("--only-large", action="store_true", help="run only the large size")
+    parser.add_argument("--threads", type=int, nargs="+", default=[os.cpu_count() or 1])
+    parser.add_argument("--no-jit", action="store_true", help="skip the JIT cost runs")
+    args = parser.parse_args()
+    if not _have_implicit():
+        print("implicit is not installed (pip install 'recsdk[bench]'): recsdk rows only")
+    sizes = ["large"] if args.only_large else ["medium"] + (["large"] if args.large else [])
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        if not args.no_jit:
+            bench_jit(tmp)
+        for size in sizes:
+            bench_fit(size, args.threads, tmp)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Quality benchmark: the two protocols of ANCHORS.md, every measure, side by side.
+
+* MovieLens-100k, leave-last-out: each user's last rating (by time) is the test item, every
+  rating is a positive, seen items are filtered, all 943 users; NDCG@10 and HR@10.
+* Online Retail, discovery: train on purchase lines before 2011-11-01 (cancellations and
+  lines without a customer dropped); test users are the customers with training history
+  who buy on or after that date; their targets are the items they had never bought before.
+
+Reads ``../shared/data`` (or ``--data``); a dataset that is absent is skipped with a message.
+implicit's rows need the ``bench`` extra.
+
+    python benchmarks/bench_quality.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import time
+import warnings
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recsdk.datasets import load_movielens, load_online_retail
+from recsdk.engine import ItemSimilarity, UserItemMatrix, Weighting
+from recsdk.engine.ease import EASE
+from recsdk.evaluation import Popularity, Split, evaluate, leave_last_out, temporal_split
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+RETAIL_CUT = dt.datetime(2011, 11, 1, tzinfo=dt.timezone.utc).timestamp()
+
+
+class ImplicitModel:
+    """implicit's item-item recommenders behind ``recommend(user, k)``."""
+
+    def __init__(self, kind: str, k: int) -> None:
+        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender
+
+        cls = CosineRecommender if kind == "cosine" else BM25Recommender
+        self._model = cls(K=k)
+        self._matrix: Any = None
+
+    def fit(self, events: Any) -> ImplicitModel:
+        m = UserItemMatrix.from_coo(
+            events.users, events.items, n_users=events.n_users, n_items=events.n_items
+        )
+        self._matrix = m.with_data(np.ones(m.nnz, dtype=np.float32)).to_scipy()
+        self._model.fit(self._matrix, show_progress=False)
+        return self
+
+    def recommend(self, user: int, k: int) -> Any:
+        ids, _ = self._model.recommend(
+            user, self._matrix[user], N=k, filter_already_liked_items=True
+        )
+        return ids
+
+
+def _similarity(measure: str, alpha: float, weighting: Weighting) -> ItemSimilarity:
+    return ItemSimilarity(measure=measure, alpha=alpha, weighting=weighting)  # type: ignore[arg-type]
+
+
+def _models(dataset: str) -> list[tuple[str, Callable[[], Any]]]:
+    """(name, factory) of every configuration in the table, for one dataset.
+
+    Names are the same for both datasets; where a parameter differs per dataset (as in
+    ANCHORS.md) the name gives both values, MovieLens first.
+    """
+    no_decay = Weighting()
+    ml = dataset == "ml"
+    l2 = 100.0 if ml else 500.0
+    rows: list[tuple[str, Callable[[], Any]]] = [("popularity", Popularity)]
+    rows.append(("implicit cosine K=50/20", partial(ImplicitModel, "cosine", 50 if ml else 20)))
+    rows.append(("implicit bm25 K=50/500", partial(ImplicitModel, "bm25", 50 if ml else 500)))
+    for measure in ("cosine", "jaccard", "conditional", "lift", "cooccurrence", "bm25", "tfidf"):
+        alpha = 0.5 if measure == "conditional" else 0.0
+        rows.append((f"recsdk {measure}", partial(_similarity, measure, alpha, no_decay)))
+    decayed = Weighting(half_life_days=30)
+    rows.append(("recsdk jaccard + decay 30d", partial(_similarity, "jaccard", 0.0, decayed)))
+    rows.append(("recsdk DEFAULT (bm25 + decay 30d)", ItemSimilarity))
+    rows.append(("recsdk EASE l2=100/500", partial(EASE, l2=l2, weighting=no_decay)))
+    capped = Weighting(cap=5.0, half_life_days=30)
+    rows.append(
+        ("recsdk EASE l2=100/500 + cap 5 + decay 30d", partial(EASE, l2=l2, weighting=capped))
+    )
+    return rows
+
+
+def _splits(data: Path) -> dict[str, Split]:
+    splits: dict[str, Split] = {}
+    ml = data / "ml-100k" / "u.data"
+    if ml.exists():
+        splits["ml"] = leave_last_out(load_movielens(ml))
+    else:
+        print(f"skipping MovieLens-100k: {ml} not found")
+    retail = data / "online-retail" / "online_retail.csv.gz"
+    if retail.exists():
+        log = load_online_retail(retail)
+        splits["retail"] = temporal_split(log, RETAIL_CUT, new_items_only=True)
+    else:
+        print(f"skipping Online Retail: {retail} not found")
+    return splits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("-k", type=int, default=10)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", module="implicit")
+    splits = _splits(args.data)
+    if not splits:
+        return
+    try:
+        import implicit  # noqa: F401
+
+        have_implicit = True
+    except ImportError:
+        print("implicit is not installed: its rows are skipped")
+        have_implicit = False
+    for name, split in splits.items():
+        print(f"{name}: {len(split)} test users, {len(split.train)} training events")
+    header = "".join(f"{n + ' NDCG':>14}{n + ' HR':>12}" for n in splits)
+    print(f"\n{'model (@' + str(args.k) + ')':<44}{header}{'fit s':>8}")
+    names = [n for n, _ in _models("ml")]
+    for row, name in enumerate(names):
+        if name.startswith("implicit") and not have_implicit:
+            continue
+        cells, fit_time = "", 0.0
+        for dataset, split in splits.items():
+            factory = _models(dataset)[row][1]
+            t0 = time.perf_counter()
+            model = factory().fit(split.train)
+            fit_time += time.perf_counter() - t0
+            result = evaluate(model, split, k=args.k)
+            cells += f"{result['ndcg']:>14.4f}{result['hr']:>12.4f}"
+        print(f"{name:<44}{cells}{fit_time:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()

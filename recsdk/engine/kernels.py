@@ -1,0 +1,853 @@
+"""Every numba kernel of the engine, and nothing else.
+
+The functions here are private: :mod:`recsdk.engine.matrix` and :mod:`recsdk.engine.model`
+validate inputs, shape the arrays and call them. Nothing here changes numba's global
+configuration.
+
+Compiler flags live in :func:`_jit` only.
+
+Ranking convention everywhere: a candidate ``(score, item)`` is better than another when its
+score is higher, or the scores are equal and its item index is lower. Every item is computed
+by one thread in a fixed order, so results do not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+
+def _jit(*, parallel: bool = False, inline: bool = False) -> Any:
+    """The one place where the compiler flags are set."""
+    return njit(
+        cache=True,
+        nogil=True,
+        fastmath=False,
+        error_model="numpy",
+        parallel=parallel,
+        inline="always" if inline else "never",
+    )
+
+
+# Measure codes shared with recsdk.engine.model.
+_COOCCURRENCE = 0
+_COSINE = 1
+_JACCARD = 2
+_LIFT = 3
+
+
+# --------------------------------------------------------------------------- sparse building
+
+
+@_jit(parallel=True)
+def _coo_to_csr(rows, cols, vals, n_rows):  # type: ignore[no-untyped-def]
+    """CSR of a COO triplet list: columns sorted in each row, duplicates summed."""
+    n = rows.shape[0]
+    counts = np.zeros(n_rows + 1, dtype=np.int64)
+    for e in range(n):
+        counts[rows[e] + 1] += 1
+    starts = np.cumsum(counts)
+    fill = starts[:-1].copy()
+    indices = np.empty(n, dtype=np.int32)
+    data = np.empty(n, dtype=np.float32)
+    for e in range(n):
+        r = rows[e]
+        p = fill[r]
+        indices[p] = cols[e]
+        data[p] = vals[e]
+        fill[r] = p + 1
+    unique = np.zeros(n_rows + 1, dtype=np.int64)
+    for r in prange(n_rows):
+        unique[r + 1] = _sort_merge_segment(indices, data, starts[r], starts[r + 1])
+    indptr = np.cumsum(unique)
+    out_indices = np.empty(indptr[n_rows], dtype=np.int32)
+    out_data = np.empty(indptr[n_rows], dtype=np.float32)
+    for r in prange(n_rows):
+        src = starts[r]
+        dst = indptr[r]
+        for t in range(indptr[r + 1] - dst):
+            out_indices[dst + t] = indices[src + t]
+            out_data[dst + t] = data[src + t]
+    return indptr, out_indices, out_data
+
+
+@_jit()
+def _sort_merge_segment(indices, data, lo, hi):  # type: ignore[no-untyped-def]
+    """Sort ``indices[lo:hi]`` (with ``data``) and sum duplicates into the front; return count."""
+    if hi - lo <= 1:
+        return hi - lo
+    order = np.argsort(indices[lo:hi], kind="mergesort")
+    seg_i = indices[lo:hi][order]
+    seg_d = data[lo:hi][order]
+    out = 0
+    indices[lo] = seg_i[0]
+    data[lo] = seg_d[0]
+    for t in range(1, hi - lo):
+        if seg_i[t] == indices[lo + out]:
+            data[lo + out] += seg_d[t]
+        else:
+            out += 1
+            indices[lo + out] = seg_i[t]
+            data[lo + out] = seg_d[t]
+    return out + 1
+
+
+@_jit()
+def _transpose(indptr, indices, data, n_cols):  # type: ignore[no-untyped-def]
+    """CSR of the transpose (rows become columns), column indices sorted."""
+    n_rows = indptr.shape[0] - 1
+    nnz = indices.shape[0]
+    counts = np.zeros(n_cols + 1, dtype=np.int64)
+    for p in range(nnz):
+        counts[indices[p] + 1] += 1
+    t_indptr = np.cumsum(counts)
+    fill = t_indptr[:-1].copy()
+    t_indices = np.empty(nnz, dtype=np.int32)
+    t_data = np.empty(nnz, dtype=np.float32)
+    for r in range(n_rows):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            q = fill[c]
+            t_indices[q] = r
+            t_data[q] = data[p]
+            fill[c] = q + 1
+    return t_indptr, t_indices, t_data
+
+
+# --------------------------------------------------------------------------- ranking helpers
+
+
+@_jit(inline=True)
+def _better(score_a, item_a, score_b, item_b):  # type: ignore[no-untyped-def]
+    """True when ``(score_a, item_a)`` ranks before ``(score_b, item_b)``."""
+    return score_a > score_b or (score_a == score_b and item_a < item_b)
+
+
+@_jit()
+def _heap_push(heap_s, heap_i, heap_a, size, capacity, score, item, payload):  # type: ignore[no-untyped-def]
+    """Offer a candidate to a bounded heap whose root is the worst kept; return the new size.
+
+    ``heap_a`` carries a payload (the co-occurrence value) along with each entry.
+    """
+    if size < capacity:
+        pos = size
+        size += 1
+        while pos > 0:
+            parent = (pos - 1) // 2
+            if _better(heap_s[parent], heap_i[parent], score, item):
+                heap_s[pos] = heap_s[parent]
+                heap_i[pos] = heap_i[parent]
+                heap_a[pos] = heap_a[parent]
+                pos = parent
+            else:
+                break
+        heap_s[pos] = score
+        heap_i[pos] = item
+        heap_a[pos] = payload
+        return size
+    if not _better(score, item, heap_s[0], heap_i[0]):
+        return size
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        right = child + 1
+        if right < size and _better(heap_s[child], heap_i[child], heap_s[right], heap_i[right]):
+            child = right
+        if _better(score, item, heap_s[child], heap_i[child]):
+            heap_s[pos] = heap_s[child]
+            heap_i[pos] = heap_i[child]
+            heap_a[pos] = heap_a[child]
+            pos = child
+        else:
+            break
+    heap_s[pos] = score
+    heap_i[pos] = item
+    heap_a[pos] = payload
+    return size
+
+
+@_jit()
+def _heap_sorted(heap_s, heap_i, size):  # type: ignore[no-untyped-def]
+    """Positions of the heap entries, best first."""
+    order = np.empty(size, dtype=np.int64)
+    for t in range(size):
+        order[t] = t
+    # Insertion sort: heaps are small (k + 1 entries).
+    for t in range(1, size):
+        cur = order[t]
+        pos = t
+        while pos > 0 and _better(
+            heap_s[cur], heap_i[cur], heap_s[order[pos - 1]], heap_i[order[pos - 1]]
+        ):
+            order[pos] = order[pos - 1]
+            pos -= 1
+        order[pos] = cur
+    return order
+
+
+# --------------------------------------------------------------------------- similarity
+
+
+@_jit(inline=True)
+def _similarity(acc, d_i, d_j, f_i, g_j, measure, shrink, min_support):  # type: ignore[no-untyped-def]
+    """Similarity of items i and j from their co-occurrence ``acc``.
+
+    ``d`` are the items' self-products (the diagonal of ``X^T X``); ``f_i`` and ``g_j`` are
+    precomputed factors (:func:`_factors`), so that cosine, lift and co-occurrence are
+    ``acc * f_i * g_j``. Non-decreasing in ``acc``, non-increasing in ``d_i`` and ``d_j``.
+    ``-inf`` marks a pair that is not a candidate (no support). Computed in float64.
+    """
+    a = np.float64(acc)
+    if a <= 0.0 or a < min_support:
+        return -np.inf
+    base = a / max(d_i + d_j - a, a) if measure == _JACCARD else a * f_i * g_j
+    if shrink > 0.0:
+        base *= a / (a + shrink)
+    return base
+
+
+@_jit()
+def _factors(diag, measure, alpha):  # type: ignore[no-untyped-def]
+    """Row and column factors ``(f, g)`` of a measure: ``sim = acc * f_i * g_j``."""
+    n = diag.shape[0]
+    f = np.ones(n, dtype=np.float64)
+    g = np.ones(n, dtype=np.float64)
+    for j in range(n):
+        d = diag[j]
+        if d <= 0.0:
+            continue
+        if measure == _COSINE:
+            f[j] = 1.0 / np.sqrt(d)
+            g[j] = f[j]
+        elif measure == _LIFT:
+            f[j] = 1.0 / d
+            g[j] = d ** (-alpha)
+    return f, g
+
+
+@_jit(parallel=True)
+def _topk_items(  # type: ignore[no-untyped-def]
+    u_indptr,
+    u_indices,
+    u_data,
+    i_indptr,
+    i_indices,
+    i_data,
+    diag,
+    labels,
+    todo,
+    capacity,
+    measure,
+    alpha,
+    shrink,
+    min_support,
+    binary,
+    n_chunks,
+):
+    """Top ``capacity`` neighbours of each item in ``todo``, plus the best one left out.
+
+    ``u_*`` is the user x item CSR matrix, ``i_*`` its transpose (item x user), all values
+    positive. Items may be relabelled (popular items first keeps the accumulator's hot part
+    in cache): ``labels[j]`` is the caller's index of internal item ``j``, ``diag`` and
+    ``todo`` use internal indices, ties and outputs use the caller's. For item ``i`` the
+    kernel accumulates ``acc[j] = sum_u x[u, i] * x[u, j]`` in a dense per-chunk buffer,
+    scores every touched ``j != i`` and keeps the best ``capacity + 1`` in a heap.
+
+    Returns ``(neighbours, scores, cooc, cut_score, cut_item)``: neighbours ``-1`` where an
+    item has fewer candidates; ``cut_*`` is the best candidate not kept (``-inf``/``-1``
+    when there is none).
+    """
+    n_items = diag.shape[0]
+    n_todo = todo.shape[0]
+    out_idx = np.full((n_todo, capacity), -1, dtype=np.int32)
+    out_score = np.zeros((n_todo, capacity), dtype=np.float32)
+    out_acc = np.zeros((n_todo, capacity), dtype=np.float32)
+    cut_score = np.full(n_todo, -np.inf, dtype=np.float64)
+    cut_item = np.full(n_todo, -1, dtype=np.int32)
+    f, g = _factors(diag, measure, alpha)
+    # Product measures without shrinkage or support: the score is acc * f_i * g_j, exactly
+    # what _similarity computes for them.
+    simple = measure != _JACCARD and shrink <= 0.0 and min_support <= 0.0
+    for chunk in prange(n_chunks):
+        acc = np.zeros(n_items, dtype=np.float32)
+        touched = np.empty(n_items, dtype=np.int32)
+        heap_s = np.empty(capacity + 1, dtype=np.float64)
+        heap_i = np.empty(capacity + 1, dtype=np.int32)
+        heap_a = np.empty(capacity + 1, dtype=np.float32)
+        for t in range(chunk, n_todo, n_chunks):
+            i = todo[t]
+            # Items touching much of the catalog: branch-free accumulation, then a scan.
+            dense = 2 * _work(u_indptr, i_indptr, i_indices, i) > n_items
+            n_touched = _accumulate(
+                u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, i, binary, dense,
+                acc, touched,
+            )  # fmt: skip
+            size = 0
+            d_i = diag[i]
+            f_i = f[i]
+            n_scan = n_items if dense else n_touched
+            for q in range(n_scan):
+                j = q if dense else touched[q]
+                a = acc[j]
+                if a == 0.0:
+                    continue
+                acc[j] = 0.0
+                if j == i:
+                    continue
+                if simple:
+                    sc = a * f_i * g[j]
+                else:
+                    sc = _similarity(a, d_i, diag[j], f_i, g[j], measure, shrink, min_support)
+                    if sc == -np.inf:
+                        continue
+                if size > capacity and sc < heap_s[0]:
+                    continue  # cheap rejection; ties go through the full comparison
+                size = _heap_push(heap_s, heap_i, heap_a, size, capacity + 1, sc, labels[j], a)
+            _emit(
+                heap_s, heap_i, heap_a, size, capacity, t, out_idx, out_score, out_acc,
+                cut_score, cut_item,
+            )  # fmt: skip
+    return out_idx, out_score, out_acc, cut_score, cut_item
+
+
+@_jit()
+def _work(u_indptr, i_indptr, i_indices, i):  # type: ignore[no-untyped-def]
+    """Number of accumulations item ``i`` needs: the summed lengths of its users' rows."""
+    total = 0
+    for p in range(i_indptr[i], i_indptr[i + 1]):
+        u = i_indices[p]
+        total += u_indptr[u + 1] - u_indptr[u]
+    return total
+
+
+@_jit()
+def _accumulate(  # type: ignore[no-untyped-def]
+    u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, i, binary, dense, acc, touched
+):
+    """Add item ``i``'s co-occurrences into ``acc`` (all zero on entry, values positive).
+
+    Unless ``dense``, list the touched items in ``touched``; return how many.
+    """
+    n_touched = 0
+    for p in range(i_indptr[i], i_indptr[i + 1]):
+        u = i_indices[p]
+        lo = u_indptr[u]
+        hi = u_indptr[u + 1]
+        if dense and binary:
+            for q in range(lo, hi):
+                acc[u_indices[q]] += 1.0
+        elif dense:
+            w = i_data[p]
+            for q in range(lo, hi):
+                acc[u_indices[q]] += w * u_data[q]
+        else:
+            w = np.float32(1.0) if binary else i_data[p]
+            for q in range(lo, hi):
+                j = u_indices[q]
+                if acc[j] == 0.0:
+                    touched[n_touched] = j
+                    n_touched += 1
+                acc[j] += w * (np.float32(1.0) if binary else u_data[q])
+    return n_touched
+
+
+@_jit()
+def _emit(  # type: ignore[no-untyped-def]
+    heap_s, heap_i, heap_a, size, capacity, t, out_idx, out_score, out_acc, cut_score, cut_item
+):
+    """Write the heap best first into row ``t``; the entry past ``capacity`` becomes the cut."""
+    order = _heap_sorted(heap_s, heap_i, size)
+    for c in range(size):
+        pos = order[c]
+        if c < capacity:
+            out_idx[t, c] = heap_i[pos]
+            out_score[t, c] = heap_s[pos]
+            out_acc[t, c] = heap_a[pos]
+        else:
+            cut_score[t] = heap_s[pos]
+            cut_item[t] = heap_i[pos]
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@_jit()
+def _contains(sorted_items, item):  # type: ignore[no-untyped-def]
+    """Binary search in a sorted array."""
+    lo = 0
+    hi = sorted_items.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        v = sorted_items[mid]
+        if v == item:
+            return True
+        if v < item:
+            lo = mid + 1
+        else:
+            hi = mid
+    return False
+
+
+@_jit()
+def _fill_popular(out_i, out_s, row, size, k, excluded, popular):  # type: ignore[no-untyped-def]
+    """Complete row ``row`` (``size`` entries so far) with popular items, score 0."""
+    for p in range(popular.shape[0]):
+        if size >= k:
+            break
+        j = popular[p]
+        if _contains(excluded, j):
+            continue
+        taken = False
+        for c in range(size):
+            if out_i[row, c] == j:
+                taken = True
+                break
+        if not taken:
+            out_i[row, size] = j
+            out_s[row, size] = 0.0
+            size += 1
+    return size
+
+
+@_jit()
+def _emit_top(heap_s, heap_i, size, row, out_i, out_s):  # type: ignore[no-untyped-def]
+    order = _heap_sorted(heap_s, heap_i, size)
+    for c in range(size):
+        out_i[row, c] = heap_i[order[c]]
+        out_s[row, c] = heap_s[order[c]]
+
+
+@_jit()
+def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, k, fill):  # type: ignore[no-untyped-def]
+    """Top ``k`` items for one history: ``score(j) = sum_h w_h * sim(h, j)``.
+
+    Only items with a positive score and not in ``excluded`` (sorted) are candidates; with
+    ``fill`` the rest of the ``k`` slots take the most popular allowed items (score 0).
+    Sums run in history order, as in :func:`_score_many`.
+    """
+    width = nbr.shape[1]
+    n = 0
+    cand = np.empty(hist.shape[0] * width, dtype=np.int32)
+    vals = np.empty(hist.shape[0] * width, dtype=np.float64)
+    for h in range(hist.shape[0]):
+        item = hist[h]
+        w = np.float64(hist_w[h])
+        for c in range(width):
+            j = nbr[item, c]
+            if j < 0:
+                break
+            cand[n] = j
+            vals[n] = w * nbr_score[item, c]
+            n += 1
+    order = np.argsort(cand[:n], kind="mergesort")
+    heap_s = np.empty(k, dtype=np.float64)
+    heap_i = np.empty(k, dtype=np.int32)
+    heap_a = np.empty(k, dtype=np.float32)
+    size = 0
+    t = 0
+    while t < n:
+        j = cand[order[t]]
+        total = 0.0
+        while t < n and cand[order[t]] == j:
+            total += vals[order[t]]
+            t += 1
+        if total > 0.0 and k > 0 and not _contains(excluded, j):
+            size = _heap_push(heap_s, heap_i, heap_a, size, k, total, j, 0.0)
+    out_i = np.full((1, k), -1, dtype=np.int32)
+    out_s = np.zeros((1, k), dtype=np.float32)
+    _emit_top(heap_s, heap_i, size, 0, out_i, out_s)
+    if fill:
+        size = _fill_popular(out_i, out_s, 0, size, k, excluded, popular)
+    return out_i[0, :size], out_s[0, :size]
+
+
+@_jit(parallel=True)
+def _score_many(  # type: ignore[no-untyped-def]
+    nbr, nbr_score, h_indptr, h_items, h_w, x_indptr, x_items, popular, k, fill, n_chunks
+):
+    """:func:`_score_one` for many histories (CSR), in parallel; rows padded with -1."""
+    n_items = nbr.shape[0]
+    width = nbr.shape[1]
+    n_rows = h_indptr.shape[0] - 1
+    out_i = np.full((n_rows, k), -1, dtype=np.int32)
+    out_s = np.zeros((n_rows, k), dtype=np.float32)
+    for chunk in prange(n_chunks):
+        acc = np.zeros(n_items, dtype=np.float64)
+        mark = np.full(n_items, -1, dtype=np.int64)
+        touched = np.empty(n_items, dtype=np.int32)
+        heap_s = np.empty(k, dtype=np.float64)
+        heap_i = np.empty(k, dtype=np.int32)
+        heap_a = np.empty(k, dtype=np.float32)
+        for r in range(chunk, n_rows, n_chunks):
+            n_touched = 0
+            for h in range(h_indptr[r], h_indptr[r + 1]):
+                item = h_items[h]
+                w = np.float64(h_w[h])
+                for c in range(width):
+                    j = nbr[item, c]
+                    if j < 0:
+                        break
+                    if mark[j] != r:
+                        mark[j] = r
+                        touched[n_touched] = j
+                        n_touched += 1
+                    acc[j] += w * nbr_score[item, c]
+            excluded = x_items[x_indptr[r] : x_indptr[r + 1]]
+            size = 0
+            for q in range(n_touched):
+                j = touched[q]
+                total = acc[j]
+                acc[j] = 0.0
+                if total > 0.0 and k > 0 and not _contains(excluded, j):
+                    size = _heap_push(heap_s, heap_i, heap_a, size, k, total, j, 0.0)
+            _emit_top(heap_s, heap_i, size, r, out_i, out_s)
+            if fill:
+                _fill_popular(out_i, out_s, r, size, k, excluded, popular)
+    return out_i, out_s
+
+
+# --------------------------------------------------------------------------- incremental update
+
+
+@_jit(parallel=True)
+def _merge_csr(a_indptr, a_indices, a_data, a_extra, b_indptr, b_indices, b_data, b_extra):  # type: ignore[no-untyped-def]
+    """Sum of two CSR matrices with sorted rows (``b`` may have more rows).
+
+    ``*_extra`` is a second value array summed the same way. Returns ``(indptr, indices,
+    data, extra, before)`` where ``before`` holds each merged entry's value in ``a``
+    (0 where ``a`` had none).
+    """
+    n_rows = b_indptr.shape[0] - 1
+    n_a = a_indptr.shape[0] - 1
+    counts = np.zeros(n_rows + 1, dtype=np.int64)
+    for r in prange(n_rows):
+        p, p_end = (a_indptr[r], a_indptr[r + 1]) if r < n_a else (0, 0)
+        q, q_end = b_indptr[r], b_indptr[r + 1]
+        n = 0
+        while p < p_end or q < q_end:
+            if q >= q_end or (p < p_end and a_indices[p] < b_indices[q]):
+                p += 1
+            elif p >= p_end or b_indices[q] < a_indices[p]:
+                q += 1
+            else:
+                p += 1
+                q += 1
+            n += 1
+        counts[r + 1] = n
+    indptr = np.cumsum(counts)
+    nnz = indptr[n_rows]
+    indices = np.empty(nnz, dtype=np.int32)
+    data = np.empty(nnz, dtype=np.float32)
+    extra = np.empty(nnz, dtype=np.float32)
+    before = np.empty(nnz, dtype=np.float32)
+    for r in prange(n_rows):
+        p, p_end = (a_indptr[r], a_indptr[r + 1]) if r < n_a else (0, 0)
+        q, q_end = b_indptr[r], b_indptr[r + 1]
+        o = indptr[r]
+        while p < p_end or q < q_end:
+            if q >= q_end or (p < p_end and a_indices[p] < b_indices[q]):
+                indices[o] = a_indices[p]
+                data[o] = a_data[p]
+                extra[o] = a_extra[p]
+                before[o] = a_data[p]
+                p += 1
+            elif p >= p_end or b_indices[q] < a_indices[p]:
+                indices[o] = b_indices[q]
+                data[o] = b_data[q]
+                extra[o] = b_extra[q]
+                before[o] = 0.0
+                q += 1
+            else:
+                indices[o] = a_indices[p]
+                data[o] = a_data[p] + b_data[q]
+                extra[o] = a_extra[p] + b_extra[q]
+                before[o] = a_data[p]
+                p += 1
+                q += 1
+            o += 1
+    return indptr, indices, data, extra, before
+
+
+@_jit()
+def _max_old_cooc(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support, integral):  # type: ignore[no-untyped-def]
+    """An upper bound of a co-occurrence whose similarity was at most ``cut``.
+
+    With ``integral`` data (every co-occurrence an integer) the bound is rounded down.
+    """
+    top = _max_old_cooc_real(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support)
+    if integral:
+        return np.floor(top * (1.0 + 1e-9) + 1e-9)
+    return top
+
+
+@_jit()
+def _max_old_cooc_binary(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support):  # type: ignore[no-untyped-def]
+    """:func:`_max_old_cooc` for 0/1 data, where a co-occurrence is at most ``min(d_i, d_j)``."""
+    top = _max_old_cooc(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support, True)
+    return min(top, min(d_i, d_j))
+
+
+@_jit()
+def _max_old_cooc_real(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support):  # type: ignore[no-untyped-def]
+    hi = np.sqrt(d_i * d_j)
+    if cut == -np.inf:
+        return min(
+            max(min_support, 0.0), hi
+        )  # Cauchy-Schwarz: acc <= |x_i| |x_j| for non-negative data
+    if _similarity(hi, d_i, d_j, f_i, g_j, measure, shrink, min_support) <= cut:
+        return hi
+    if shrink <= 0.0:
+        bound = cut * (d_i + d_j) / (1.0 + cut) if measure == _JACCARD else cut / (f_i * g_j)
+        bound = bound * (1.0 + 1e-9) + 1e-12  # absorb rounding, stay an upper bound
+        return min(max(bound, min_support), hi)
+    lo = 0.0
+    top = hi
+    for _ in range(60):
+        mid = 0.5 * (lo + top)
+        if _similarity(mid, d_i, d_j, f_i, g_j, measure, shrink, min_support) <= cut:
+            lo = mid
+        else:
+            top = mid
+    return max(top, min_support)
+
+
+@_jit(parallel=True)
+def _update_items(  # type: ignore[no-untyped-def]
+    todo, served, neighbors, scores, cooc, cut_score, cut_item,
+    d_old, d_new, t_indptr, t_rows, t_old, t_new,
+    c_indptr, c_items, c_old, c_new, g_indptr, g_items, g_old, g_new,
+    xt_indptr, xt_indices, xt_data,
+    measure, alpha, shrink, min_support, integral, binary, resolve_limit, n_chunks,
+):  # fmt: skip
+    """Update the neighbour lists of ``todo`` in place after some users' rows changed.
+
+    The changed users' rows, old and new values: ``c_*`` (all entries), ``g_*`` (only the
+    entries whose value changed) and ``t_*`` (the transpose of ``c_*``: for each item, the
+    changed rows holding it). Stored entries keep exact co-occurrences; any other
+    candidate is bounded by the stored cut or by the largest co-occurrence its old score
+    allows; a bounded pair that could enter the served list is computed exactly from the
+    new item x user matrix ``xt_*`` (sorted user lists) while the per-item
+    ``resolve_limit[i]`` (a number of users scanned) lasts. An item whose ``served``-th best
+    known candidate does not beat every bound gets
+    a non-zero code in the returned array and must be recomputed (1: too few known
+    candidates, 2: the old cut-off, 3: a changed pair may beat it); the others are exact.
+    """
+    n_items = d_new.shape[0]
+    capacity = neighbors.shape[1]
+    ok = np.zeros(todo.shape[0], dtype=np.int8)
+    f_old, g_old_f = _factors(d_old, measure, alpha)
+    f_new, g_new_f = _factors(d_new, measure, alpha)
+    for chunk in prange(n_chunks):
+        delta = np.zeros(n_items, dtype=np.float64)
+        mark = np.full(n_items, -1, dtype=np.int64)
+        stored = np.full(n_items, -1, dtype=np.int64)
+        touched = np.empty(n_items, dtype=np.int32)
+        heap_s = np.empty(capacity + 1, dtype=np.float64)
+        heap_i = np.empty(capacity + 1, dtype=np.int32)
+        heap_a = np.empty(capacity + 1, dtype=np.float32)
+        bounded_i = np.empty(n_items, dtype=np.int32)
+        bounded_s = np.empty(n_items, dtype=np.float64)
+        for t in range(chunk, todo.shape[0], n_chunks):
+            i = todo[t]
+            n_touched = _delta_cooc(
+                i, t, t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
+                g_indptr, g_items, g_old, g_new, delta, mark, touched,
+            )  # fmt: skip
+            ok[t] = _update_one(
+                i, t, served, neighbors, scores, cooc, cut_score, cut_item, d_old, d_new,
+                f_old, g_old_f, f_new, g_new_f, measure, shrink, min_support, integral, binary,
+                delta, mark, stored, touched, n_touched, heap_s, heap_i, heap_a, bounded_i,
+                bounded_s, resolve_limit, xt_indptr, xt_indices, xt_data,
+            )  # fmt: skip
+            for q in range(n_touched):
+                delta[touched[q]] = 0.0
+    return ok
+
+
+@_jit()
+def _delta_cooc(  # type: ignore[no-untyped-def]
+    i, stamp, t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
+    g_indptr, g_items, g_old, g_new, delta, mark, touched,
+):  # fmt: skip
+    """``delta[j]`` = change of item ``i``'s co-occurrence with ``j``; return #touched."""
+    n_touched = 0
+    if i >= t_indptr.shape[0] - 1:
+        return 0
+    for p in range(t_indptr[i], t_indptr[i + 1]):
+        r = t_rows[p]
+        o_i = np.float64(t_old[p])
+        n_i = np.float64(t_new[p])
+        if o_i != n_i:
+            for q in range(c_indptr[r], c_indptr[r + 1]):
+                j = c_items[q]
+                if mark[j] != stamp:
+                    mark[j] = stamp
+                    touched[n_touched] = j
+                    n_touched += 1
+                delta[j] += n_i * c_new[q] - o_i * c_old[q]
+        else:
+            for q in range(g_indptr[r], g_indptr[r + 1]):
+                j = g_items[q]
+                if mark[j] != stamp:
+                    mark[j] = stamp
+                    touched[n_touched] = j
+                    n_touched += 1
+                delta[j] += o_i * (np.float64(g_new[q]) - g_old[q])
+    return n_touched
+
+
+@_jit()
+def _update_one(  # type: ignore[no-untyped-def]
+    i, stamp, served, neighbors, scores, cooc, cut_score, cut_item, d_old, d_new,
+    f_old, g_old, f_new, g_new, measure, shrink, min_support, integral, binary, delta, mark,
+    stored, touched, n_touched, top_s, top_i, top_a, bounded_i, bounded_s, resolve_limit,
+    xt_indptr, xt_indices, xt_data,
+):  # fmt: skip
+    """Re-rank one item from its exact stored candidates and bounds on the others.
+
+    ``top_*`` hold the best ``capacity + 1`` known candidates, sorted best first.
+    """
+    capacity = neighbors.shape[1]
+    limit = capacity + 1
+    d_i = d_new[i]
+    f_i = f_new[i]
+    size = 0
+    for c in range(capacity):  # stored entries come nearly sorted: cheap insertions
+        j = neighbors[i, c]
+        if j < 0:
+            break
+        stored[j] = stamp
+        a = np.float64(cooc[i, c])
+        if mark[j] == stamp:
+            a += delta[j]
+        a32 = np.float32(a)
+        s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
+        size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
+    old_cut_s = cut_score[i]
+    old_cut_i = cut_item[i]
+    threat_s = old_cut_s
+    threat_i = old_cut_i
+    if measure != _JACCARD and old_cut_i >= 0 and f_old[i] > 0.0:
+        # An untouched pair keeps its co-occurrence and d_j only grew: its score shrank at
+        # least by the factor of item i (scaled up a hair to stay an upper bound).
+        threat_s = old_cut_s * (f_i / f_old[i]) * (1.0 + 1e-9)
+    # Old co-occurrence of a non-stored pair is exactly 0 when nothing was cut off.
+    zero_known = d_old[i] <= 0.0 or (old_cut_i < 0 and min_support <= 0.0)
+    n_bounded = 0
+    for q in range(n_touched):
+        j = touched[q]
+        if j == i or stored[j] == stamp:
+            continue
+        top = 0.0
+        if zero_known or d_old[j] <= 0.0:
+            pass
+        elif binary:
+            top = _max_old_cooc_binary(
+                old_cut_s, d_old[i], d_old[j], f_old[i], g_old[j], measure, shrink, min_support
+            )
+        else:
+            top = _max_old_cooc(
+                old_cut_s, d_old[i], d_old[j], f_old[i], g_old[j], measure, shrink, min_support,
+                integral,
+            )  # fmt: skip
+        if top <= 0.0:  # the old co-occurrence was 0: the new one is known exactly
+            a32 = np.float32(delta[j])
+            s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
+            size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
+            continue
+        bound = _similarity(
+            top + delta[j], d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support
+        )
+        if bound != -np.inf:
+            bounded_i[n_bounded] = j
+            bounded_s[n_bounded] = bound
+            n_bounded += 1
+    # A bounded pair that could reach the served list is computed exactly when cheap.
+    budget = resolve_limit[i]
+    for q in range(n_bounded):
+        j = bounded_i[q]
+        bound = bounded_s[q]
+        if size >= served and _better(top_s[served - 1], top_i[served - 1], bound, j):
+            continue
+        cost = xt_indptr[j + 1] - xt_indptr[j]
+        if cost <= budget:
+            budget -= cost
+            a32 = _cooc_exact(i, j, xt_indptr, xt_indices, xt_data)
+            s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
+            size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
+        elif threat_i < 0 or _better(bound, j, threat_s, threat_i):
+            threat_s = bound
+            threat_i = j
+    if threat_i >= 0:
+        if size < served:
+            return 1
+        if not _better(top_s[served - 1], top_i[served - 1], threat_s, threat_i):
+            return 2 if threat_i == old_cut_i else 3
+    for c in range(capacity):
+        if c < size:
+            neighbors[i, c] = top_i[c]
+            scores[i, c] = top_s[c]
+            cooc[i, c] = top_a[c]
+        else:
+            neighbors[i, c] = -1
+            scores[i, c] = 0.0
+            cooc[i, c] = 0.0
+    if size > capacity and (
+        threat_i < 0 or _better(top_s[capacity], top_i[capacity], threat_s, threat_i)
+    ):
+        threat_s = top_s[capacity]
+        threat_i = top_i[capacity]
+    cut_score[i] = threat_s if threat_i >= 0 else -np.inf
+    cut_item[i] = threat_i
+    return 0
+
+
+@_jit()
+def _insert_sorted(top_s, top_i, top_a, size, limit, score, item, payload):  # type: ignore[no-untyped-def]
+    """Insert a candidate into a best-first array of at most ``limit``; return the size.
+
+    ``-inf`` scores (no support) are not candidates.
+    """
+    if score == -np.inf:
+        return size
+    if size == limit:
+        if not _better(score, item, top_s[size - 1], top_i[size - 1]):
+            return size
+        size -= 1
+    pos = size
+    while pos > 0 and _better(score, item, top_s[pos - 1], top_i[pos - 1]):
+        top_s[pos] = top_s[pos - 1]
+        top_i[pos] = top_i[pos - 1]
+        top_a[pos] = top_a[pos - 1]
+        pos -= 1
+    top_s[pos] = score
+    top_i[pos] = item
+    top_a[pos] = payload
+    return size + 1
+
+
+@_jit()
+def _cooc_exact(i, j, xt_indptr, xt_indices, xt_data):  # type: ignore[no-untyped-def]
+    """``sum_u x[u, i] * x[u, j]``: each user of ``j`` looked up in ``i``'s sorted user list
+    (which stays in cache while item ``i`` is being updated)."""
+    total = 0.0
+    lo0 = xt_indptr[i]
+    end = xt_indptr[i + 1]
+    for p in range(xt_indptr[j], xt_indptr[j + 1]):
+        u = xt_indices[p]
+        lo = lo0
+        hi = end
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if xt_indices[mid] < u:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < end and xt_indices[lo] == u:
+            total += np.float64(xt_data[lo]) * xt_data[p]
+            lo0 = lo + 1  # users of j come sorted too
+    return np.float32(total)

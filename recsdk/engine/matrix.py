@@ -1,0 +1,437 @@
+"""Interactions (integer arrays) -> weighted user x item matrices.
+
+:func:`build_matrix` turns event arrays (users, items, event types, values, timestamps), as
+the store's ``interactions()`` returns them, into a :class:`UserItemMatrix`: each event
+weighs by its type (:class:`Weighting`), optionally decays with age, duplicates of one
+(user, item) add up, and a cap and user damping shape the result. Users whose activity looks
+like a bot's can be left out (:func:`bot_users`).
+
+Nothing here imports the store or sqlalchemy: the engine takes arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from recsdk.engine import kernels
+from recsdk.events import TypeCode
+
+__all__ = [
+    "DEFAULT_TYPE_WEIGHTS",
+    "InteractionsLike",
+    "UserItemMatrix",
+    "Weighting",
+    "bot_users",
+    "build_matrix",
+    "event_weights",
+]
+
+_T = TypeCode
+RATE = int(TypeCode.rate)
+
+#: Weight of one event of each type (SAR-like). ``rate`` events weigh their rating times
+#: this factor; types missing from the mapping weigh 0.
+DEFAULT_TYPE_WEIGHTS: Mapping[int, float] = {
+    _T.custom: 0.0,
+    _T.page: 0.0,
+    _T.view: 1.0,
+    _T.click: 2.0,
+    _T.add_to_cart: 3.0,
+    _T.remove_from_cart: -1.0,
+    _T.purchase: 5.0,
+    _T.search: 0.0,
+    _T.rate: 1.0,
+    _T.wishlist: 2.0,
+    _T.refund: -5.0,
+}
+
+_DAY = 86400.0
+
+
+class InteractionsLike(Protocol):
+    """What the engine reads: the shape of the store's ``interactions()`` result.
+
+    ``types``, ``values`` and ``timestamps`` may be absent (every event then weighs 1).
+    """
+
+    @property
+    def users(self) -> npt.NDArray[np.int32]: ...
+
+    @property
+    def items(self) -> npt.NDArray[np.int32]: ...
+
+    @property
+    def n_users(self) -> int: ...
+
+    @property
+    def n_items(self) -> int: ...
+
+
+def _frozen_weights(value: Mapping[int, float]) -> Mapping[int, float]:
+    return {int(k): float(v) for k, v in dict(value).items()}
+
+
+@attrs.frozen
+class Weighting:
+    """How events become user x item weights.
+
+    Attributes
+    ----------
+    type_weights:
+        Weight per event type code (:data:`DEFAULT_TYPE_WEIGHTS`). A ``rate`` event weighs
+        its rating times ``type_weights[RATE]``.
+    half_life_days:
+        Time decay: an event ``age`` days older than the reference weighs
+        ``0.5 ** (age / half_life_days)``. ``None``: no decay. Decay shapes a user's affinity
+        (how much each past item counts when scoring), never the item-item similarity.
+    reference_time:
+        Epoch seconds the ages are measured from; ``None``: the newest event.
+    cap:
+        Upper bound of one (user, item) weight after summing its events; ``None``: none.
+    user_damping:
+        Exponent ``d``: the weights of a user with ``n`` items are scaled by ``n ** -d``
+        (0 = off, 0.5 = a square-root damping of very active users).
+    max_events_per_minute:
+        Users with more events than this in one clock minute are left out as bots.
+    max_events_percentile:
+        Users whose event count is above this percentile of all users' counts (e.g. 99.99)
+        are left out as bots.
+    """
+
+    type_weights: Mapping[int, float] = attrs.field(
+        default=DEFAULT_TYPE_WEIGHTS, converter=_frozen_weights
+    )
+    half_life_days: float | None = None
+    reference_time: float | None = None
+    cap: float | None = None
+    user_damping: float = 0.0
+    max_events_per_minute: int | None = None
+    max_events_percentile: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise ValueError("half_life_days must be positive")
+        if self.cap is not None and self.cap <= 0:
+            raise ValueError("cap must be positive")
+        if self.user_damping < 0:
+            raise ValueError("user_damping must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (type codes as strings)."""
+        out = attrs.asdict(self)
+        out["type_weights"] = {str(k): v for k, v in self.type_weights.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Weighting:
+        """Inverse of :meth:`to_dict`."""
+        values = dict(data)
+        values["type_weights"] = {int(k): float(v) for k, v in values["type_weights"].items()}
+        return cls(**values)
+
+
+@attrs.frozen(eq=False)
+class UserItemMatrix:
+    """A sparse user x item matrix in CSR form (``float32`` values, sorted column indices).
+
+    Attributes
+    ----------
+    indptr:
+        ``int64``, ``n_users + 1`` offsets.
+    indices:
+        ``int32`` item index of each stored value.
+    data:
+        ``float32`` weights.
+    n_users, n_items:
+        The shape.
+    """
+
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int32]
+    data: npt.NDArray[np.float32]
+    n_users: int
+    n_items: int
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored values."""
+        return int(self.indices.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_users, n_items)``."""
+        return (self.n_users, self.n_items)
+
+    def row(self, user: int) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """Items and weights of one user."""
+        lo, hi = int(self.indptr[user]), int(self.indptr[user + 1])
+        return self.indices[lo:hi], self.data[lo:hi]
+
+    def row_lengths(self) -> npt.NDArray[np.int64]:
+        """Number of items of each user."""
+        return np.diff(self.indptr)
+
+    def transpose(self) -> UserItemMatrix:
+        """The item x user matrix (same class, rows are items)."""
+        indptr, indices, data = kernels._transpose(
+            self.indptr, self.indices, self.data, self.n_items
+        )
+        return UserItemMatrix(indptr, indices, data, self.n_items, self.n_users)
+
+    def with_data(self, data: npt.NDArray[np.float32]) -> UserItemMatrix:
+        """Same structure, other values."""
+        return attrs.evolve(self, data=np.ascontiguousarray(data, dtype=np.float32))
+
+    def prune(self, keep: npt.NDArray[np.bool_]) -> UserItemMatrix:
+        """Drop the stored values where ``keep`` is false."""
+        rows = np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(self.indptr))
+        counts = np.bincount(rows[keep], minlength=self.n_users)
+        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        return UserItemMatrix(
+            indptr, self.indices[keep], self.data[keep], self.n_users, self.n_items
+        )
+
+    @classmethod
+    def from_coo(
+        cls,
+        users: npt.ArrayLike,
+        items: npt.ArrayLike,
+        weights: npt.ArrayLike | None = None,
+        *,
+        n_users: int | None = None,
+        n_items: int | None = None,
+    ) -> UserItemMatrix:
+        """Sum ``weights`` per (user, item); stored zeros stay stored."""
+        u = np.ascontiguousarray(users, dtype=np.int32)
+        i = np.ascontiguousarray(items, dtype=np.int32)
+        if u.shape != i.shape or u.ndim != 1:
+            raise ValueError("users and items must be 1-d arrays of one length")
+        w = (
+            np.ones(len(u), dtype=np.float32)
+            if weights is None
+            else np.ascontiguousarray(weights, dtype=np.float32)
+        )
+        if w.shape != u.shape:
+            raise ValueError("weights must have the length of users")
+        n_u = _size(u, n_users, "users")
+        n_i = _size(i, n_items, "items")
+        indptr, indices, data = kernels._coo_to_csr(u, i, w, n_u)
+        return cls(indptr, indices, data, n_u, n_i)
+
+    @classmethod
+    def from_scipy(cls, matrix: Any) -> UserItemMatrix:
+        """From any scipy sparse matrix (users as rows); duplicates are summed."""
+        csr = matrix.tocsr(copy=True)
+        csr.sum_duplicates()
+        csr.sort_indices()
+        return cls(
+            np.asarray(csr.indptr, dtype=np.int64),
+            np.asarray(csr.indices, dtype=np.int32),
+            np.asarray(csr.data, dtype=np.float32),
+            int(csr.shape[0]),
+            int(csr.shape[1]),
+        )
+
+    def to_scipy(self) -> Any:
+        """A ``scipy.sparse.csr_matrix`` view of the same arrays (needs scipy)."""
+        import scipy.sparse as sp
+
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+
+def _size(index: npt.NDArray[np.int32], given: int | None, what: str) -> int:
+    top = int(index.max()) + 1 if len(index) else 0
+    if len(index) and int(index.min()) < 0:
+        raise ValueError(f"negative {what} index")
+    if given is None:
+        return top
+    if given < top:
+        raise ValueError(f"an index of {what} is >= n_{what}={given}")
+    return int(given)
+
+
+# --------------------------------------------------------------------------- weighting
+
+
+def event_weights(
+    n_events: int,
+    types: npt.ArrayLike | None,
+    values: npt.ArrayLike | None,
+    type_weights: Mapping[int, float],
+) -> npt.NDArray[np.float64]:
+    """Weight of each event from its type (and its rating for ``rate`` events)."""
+    if types is None:
+        return np.ones(n_events, dtype=np.float64)
+    codes = np.asarray(types).astype(np.int64)
+    table = np.zeros(256, dtype=np.float64)
+    for code, weight in type_weights.items():
+        table[int(code) % 256] = weight
+    weights = table[codes % 256]
+    if values is not None:
+        rated = codes == RATE
+        weights[rated] *= np.asarray(values, dtype=np.float64)[rated]
+    return weights
+
+
+def decay_factors(
+    timestamps: npt.ArrayLike, half_life_days: float, reference_time: float
+) -> npt.NDArray[np.float64]:
+    """``0.5 ** (age / half_life)`` with age measured back from ``reference_time``."""
+    age_days = (reference_time - np.asarray(timestamps, dtype=np.float64)) / _DAY
+    factors: npt.NDArray[np.float64] = np.exp2(-age_days / half_life_days)
+    return factors
+
+
+def bot_users(
+    users: npt.ArrayLike,
+    timestamps: npt.ArrayLike | None,
+    n_users: int,
+    *,
+    max_events_per_minute: int | None = None,
+    max_events_percentile: float | None = None,
+) -> npt.NDArray[np.bool_]:
+    """A mask over users: ``True`` for those whose activity looks like a bot's.
+
+    Parameters
+    ----------
+    users, timestamps:
+        One entry per event.
+    n_users:
+        Length of the mask.
+    max_events_per_minute:
+        More events than this in one clock minute marks a bot.
+    max_events_percentile:
+        An event count above this percentile of the active users' counts marks a bot.
+    """
+    u = np.asarray(users, dtype=np.int64)
+    bots = np.zeros(n_users, dtype=bool)
+    if max_events_percentile is not None and len(u):
+        counts = np.bincount(u, minlength=n_users)
+        limit = np.percentile(counts[counts > 0], max_events_percentile)
+        bots |= counts > limit
+    if max_events_per_minute is not None and timestamps is not None and len(u):
+        minutes = np.floor(np.asarray(timestamps, dtype=np.float64) / 60.0).astype(np.int64)
+        minutes -= minutes.min()
+        keys = u * (int(minutes.max()) + 1) + minutes
+        unique, counts = np.unique(keys, return_counts=True)
+        busy = unique[counts > max_events_per_minute] // (int(minutes.max()) + 1)
+        bots[busy] = True
+    return bots
+
+
+def build_matrix(
+    interactions: InteractionsLike,
+    weighting: Weighting | None = None,
+    *,
+    binary: bool = False,
+) -> UserItemMatrix:
+    """The weighted user x item matrix of some interactions.
+
+    Parameters
+    ----------
+    interactions:
+        Anything with ``users``, ``items``, ``n_users``, ``n_items`` arrays/ints and
+        optionally ``types``, ``values``, ``timestamps`` (the store's ``interactions()``,
+        a :class:`recsdk.datasets.EventLog`...).
+    weighting:
+        Type weights, decay, cap, damping and bot rules; :class:`Weighting` defaults.
+    binary:
+        Every (user, item) with a positive weight becomes 1.
+
+    Returns
+    -------
+    UserItemMatrix
+        Only positive weights are stored.
+    """
+    weighting = weighting or Weighting()
+    plain, decayed = summed_weights(interactions, weighting)
+    return finish(decayed if decayed is not None else plain, weighting, binary=binary)
+
+
+def summed_weights(
+    interactions: InteractionsLike, weighting: Weighting
+) -> tuple[UserItemMatrix, UserItemMatrix | None]:
+    """Type-weighted sums per (user, item), bots removed: without decay, and with it.
+
+    The second matrix is ``None`` when the weighting has no decay. Both have the same
+    structure. Sums may be zero or negative (a refund after a purchase).
+    """
+    users = np.asarray(interactions.users, dtype=np.int32)
+    items = np.asarray(interactions.items, dtype=np.int32)
+    types = getattr(interactions, "types", None)
+    values = getattr(interactions, "values", None)
+    timestamps = getattr(interactions, "timestamps", None)
+    weights = event_weights(len(users), types, values, weighting.type_weights)
+    n_users, n_items = int(interactions.n_users), int(interactions.n_items)
+    keep = weights != 0
+    if weighting.max_events_per_minute is not None or weighting.max_events_percentile is not None:
+        bots = bot_users(
+            users,
+            timestamps,
+            n_users,
+            max_events_per_minute=weighting.max_events_per_minute,
+            max_events_percentile=weighting.max_events_percentile,
+        )
+        keep &= ~bots[users]
+    plain = UserItemMatrix.from_coo(
+        users[keep], items[keep], weights[keep], n_users=n_users, n_items=n_items
+    )
+    if weighting.half_life_days is None or timestamps is None:
+        return plain, None
+    stamps = np.asarray(timestamps, dtype=np.float64)
+    reference = weighting.reference_time
+    if reference is None:
+        reference = float(stamps.max()) if len(stamps) else 0.0
+    decay = decay_factors(stamps[keep], weighting.half_life_days, reference)
+    decayed = UserItemMatrix.from_coo(
+        users[keep], items[keep], weights[keep] * decay, n_users=n_users, n_items=n_items
+    )
+    return plain, decayed
+
+
+def finish(summed: UserItemMatrix, weighting: Weighting, *, binary: bool) -> UserItemMatrix:
+    """Cap, damp or binarize summed weights; keep only the positive ones."""
+    out = summed.prune(summed.data > 0)
+    if binary:
+        return out.with_data(np.ones(out.nnz, dtype=np.float32))
+    data = out.data
+    if weighting.cap is not None:
+        data = np.minimum(data, np.float32(weighting.cap))
+    if weighting.user_damping > 0:
+        lengths = np.maximum(out.row_lengths(), 1).astype(np.float64)
+        scale = lengths ** (-weighting.user_damping)
+        data = data * np.repeat(scale, out.row_lengths()).astype(np.float32)
+    return out.with_data(data)
+
+
+def bm25_weight(matrix: UserItemMatrix, k1: float = 1.2, b: float = 0.75) -> UserItemMatrix:
+    """BM25 weights: a user's entries are documents' terms, heavy users count less.
+
+    Each value becomes ``idf(user) * x * (k1 + 1) / (x + k1 * (1 - b + b * len / avg_len))``
+    where ``len`` is the user's number of items and ``idf = log(n_items / (1 + len)) + 1``
+    (positive), so that a user with many items says less about each pair of them.
+    """
+    lengths = matrix.row_lengths().astype(np.float64)
+    active = lengths[lengths > 0]
+    average = float(active.mean()) if len(active) else 1.0
+    idf = np.log(matrix.n_items / (1.0 + lengths)) + 1.0
+    idf = np.maximum(idf, 1e-3)
+    norm = k1 * (1.0 - b + b * lengths / average)
+    x = matrix.data.astype(np.float64)
+    per_entry_norm = np.repeat(norm, matrix.row_lengths())
+    per_entry_idf = np.repeat(idf, matrix.row_lengths())
+    weighted = per_entry_idf * x * (k1 + 1.0) / (x + per_entry_norm)
+    return matrix.with_data(weighted.astype(np.float32))
+
+
+def tfidf_weight(matrix: UserItemMatrix) -> UserItemMatrix:
+    """TF-IDF weights: ``sqrt(x) * idf(user)``, ``idf = log(n_items / (1 + len)) + 1``."""
+    lengths = matrix.row_lengths().astype(np.float64)
+    idf = np.maximum(np.log(matrix.n_items / (1.0 + lengths)) + 1.0, 1e-3)
+    weighted = np.sqrt(np.maximum(matrix.data, 0)) * np.repeat(idf, matrix.row_lengths())
+    return matrix.with_data(weighted.astype(np.float32))

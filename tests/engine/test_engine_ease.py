@@ -1,0 +1,44 @@
+"""EASE: closed form against a direct numpy solve; API invariants; persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from engine_reference import dense, random_matrix
+
+from recsdk.engine import NotFitted
+from recsdk.engine.ease import EASE
+
+
+def test_weights_match_the_closed_form() -> None:
+    rng = np.random.default_rng(0)
+    m = random_matrix(rng, 60, 15, 0.3)
+    model = EASE(l2=10.0).fit(m)
+    x = dense(m)
+    p = np.linalg.inv(x.T @ x + 10.0 * np.eye(15))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    assert model._weights is not None
+    np.testing.assert_allclose(model._weights, b, rtol=1e-4, atol=1e-6)
+
+
+def test_recommend_and_similar(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    m = random_matrix(rng, 50, 12, 0.3)
+    model = EASE(l2=5.0).fit(m)
+    seen = set(m.row(0)[0].tolist())
+    items, scores = model.recommend(0, k=5)
+    assert len(items) == 5
+    assert not seen & set(items.tolist())
+    assert np.all(np.diff(scores) <= 0)
+    items, _ = model.similar_items(3, k=50, exclude=[4])
+    assert sorted(items.tolist()) == sorted(set(range(12)) - {3, 4})
+    model.save(tmp_path / "ease.npz")
+    loaded = EASE.load(tmp_path / "ease.npz", mmap=True)
+    assert loaded.similar_items(3, k=5)[0].tolist() == model.similar_items(3, k=5)[0].tolist()
+    with pytest.raises(NotFitted):
+        EASE().similar_items(0)
+    with pytest.raises(ValueError, match="max_items"):
+        EASE(max_items=5).fit(m)

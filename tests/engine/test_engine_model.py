@@ -1,0 +1,246 @@
+"""ItemSimilarity's serving API, persistence and incremental updates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from engine_reference import random_matrix, score_reference
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recsdk.datasets import synthetic_shop
+from recsdk.engine import ItemSimilarity, NotFitted, UserItemMatrix, Weighting
+from recsdk.engine.matrix import DEFAULT_TYPE_WEIGHTS
+
+
+@pytest.fixture(scope="module")
+def shop_model() -> ItemSimilarity:
+    shop = synthetic_shop(400, 120, 4000, n_categories=10, seed=3)
+    return ItemSimilarity(n_neighbors=8).fit(shop)
+
+
+def test_not_fitted() -> None:
+    with pytest.raises(NotFitted):
+        ItemSimilarity().similar_items(0)
+
+
+def test_similar_items_exactly_k(shop_model: ItemSimilarity) -> None:
+    for item in range(0, 120, 7):
+        items, scores = shop_model.similar_items(item, k=15, exclude=[1, 2, 3])
+        assert len(items) == 15
+        assert len(set(items.tolist())) == 15
+        assert item not in items.tolist()
+        assert not {1, 2, 3} & set(items.tolist())
+        assert np.all(np.diff(scores) <= 0)
+
+
+def test_k_larger_than_catalog(shop_model: ItemSimilarity) -> None:
+    items, _ = shop_model.similar_items(5, k=500)
+    assert sorted(items.tolist()) == sorted(set(range(120)) - {5})
+    items, _ = shop_model.similar_items(5, k=500, fill=False)
+    assert len(items) <= 8
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    k=st.integers(0, 25),
+    n_history=st.integers(0, 6),
+    fill=st.booleans(),
+    exclude_history=st.booleans(),
+)
+def test_score_matches_reference(
+    seed: int, k: int, n_history: int, fill: bool, exclude_history: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    m = random_matrix(rng, 30, 20, 0.2)
+    model = ItemSimilarity(n_neighbors=4).fit(m)
+    history = rng.choice(20, size=n_history, replace=False).astype(np.int32)
+    weights = rng.integers(1, 4, size=n_history).astype(np.float64)
+    extra = rng.choice(20, size=2, replace=False).astype(np.int32)
+    items, scores = model.score(
+        history, weights, k=k, exclude=extra, exclude_history=exclude_history, fill=fill
+    )
+    state = model._state
+    assert state is not None
+    excluded = set(extra.tolist()) | (set(history.tolist()) if exclude_history else set())
+    ref_items, ref_scores = score_reference(
+        state.neighbors[:, :4], state.scores[:, :4], history, weights, excluded,
+        state.popular_order(), k, fill,
+    )  # fmt: skip
+    assert items.tolist() == ref_items
+    np.testing.assert_array_equal(scores, np.asarray(ref_scores, dtype=np.float32))
+    # The batch form gives the same rows.
+    hist = UserItemMatrix.from_coo(
+        np.zeros(n_history, dtype=np.int32), history, weights, n_users=1, n_items=20
+    )
+    ex = UserItemMatrix.from_coo(np.zeros(2, dtype=np.int32), extra, n_users=1, n_items=20)
+    many_items, _many_scores = model.score_many(
+        hist, k=k, exclude=ex, exclude_history=exclude_history, fill=fill
+    )
+    assert many_items[0][many_items[0] >= 0].tolist() == ref_items
+
+
+def test_recommend_never_seen(shop_model: ItemSimilarity) -> None:
+    items_all, _ = shop_model.recommend_all(k=10)
+    for user in range(0, 400, 37):
+        seen, _ = shop_model.user_history(user)
+        items, _ = shop_model.recommend(user, k=10)
+        assert len(items) == 10
+        assert not set(seen.tolist()) & set(items.tolist())
+        assert items.tolist() == items_all[user].tolist()
+    unknown, _ = shop_model.recommend(10_000, k=5)
+    state = shop_model._state
+    assert state is not None
+    assert unknown.tolist() == state.popular_order()[:5].tolist()
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_save_load(shop_model: ItemSimilarity, tmp_path: Path, mmap: bool) -> None:
+    path = tmp_path / "model.npz"
+    shop_model.save(path)
+    loaded = ItemSimilarity.load(path, mmap=mmap)
+    assert loaded.n_neighbors == shop_model.n_neighbors
+    assert loaded.weighting == shop_model.weighting
+    for item in (0, 17, 99):
+        a, sa = shop_model.similar_items(item, k=12)
+        b, sb = loaded.similar_items(item, k=12)
+        assert a.tolist() == b.tolist()
+        np.testing.assert_array_equal(sa, sb)
+    assert loaded.recommend(3)[0].tolist() == shop_model.recommend(3)[0].tolist()
+    with np.load(path, allow_pickle=False) as data:  # no pickled member anywhere
+        assert "neighbors" in data.files
+
+
+def test_warmup(shop_model: ItemSimilarity) -> None:
+    assert shop_model.warmup() is shop_model
+
+
+def _split_fit(
+    m: UserItemMatrix, cut: float, **kwargs: object
+) -> tuple[ItemSimilarity, ItemSimilarity]:
+    rows = np.repeat(np.arange(m.n_users), np.diff(m.indptr))
+    rng = np.random.default_rng(0)
+    first = rng.random(m.nnz) < cut
+    a = UserItemMatrix.from_coo(rows[first], m.indices[first], m.data[first])
+    b = UserItemMatrix.from_coo(rows[~first], m.indices[~first], m.data[~first])
+    inc = ItemSimilarity(**kwargs).fit(a).partial_fit(b)  # type: ignore[arg-type]
+    full = ItemSimilarity(**kwargs).fit(m)  # type: ignore[arg-type]
+    return inc, full
+
+
+def _same_served(a: ItemSimilarity, b: ItemSimilarity) -> None:
+    assert a.n_items == b.n_items
+    for item in range(a.n_items):
+        ia, sa = a.neighbors(item)
+        ib, sb = b.neighbors(item)
+        assert ia.tolist() == ib.tolist(), item
+        np.testing.assert_array_equal(sa, sb)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    cut=st.floats(0.3, 0.98),
+    measure=st.sampled_from(["cosine", "jaccard", "lift", "conditional", "cooccurrence"]),
+    margin=st.integers(0, 4),
+    binary=st.booleans(),
+    shrinkage=st.sampled_from([0.0, 2.0]),
+    min_support=st.sampled_from([0.0, 2.0]),
+)
+def test_partial_fit_equals_full_fit(
+    seed: int,
+    cut: float,
+    measure: str,
+    margin: int,
+    binary: bool,
+    shrinkage: float,
+    min_support: float,
+) -> None:
+    rng = np.random.default_rng(seed)
+    m = random_matrix(rng, 40, 25, 0.2, max_value=1 if binary else 3)
+    inc, full = _split_fit(
+        m, cut, measure=measure, n_neighbors=4, margin=margin, binary=binary,
+        shrinkage=shrinkage, min_support=min_support, alpha=0.5,
+    )  # fmt: skip
+    _same_served(inc, full)
+
+
+def test_partial_fit_grows_and_falls_back() -> None:
+    rng = np.random.default_rng(7)
+    m = random_matrix(rng, 50, 30, 0.15)
+    for kwargs in ({"measure": "cosine"}, {"measure": "bm25"}, {"binary": False}):
+        inc, full = _split_fit(m, 0.5, n_neighbors=5, **kwargs)  # bm25: a full refit
+        _same_served(inc, full)
+    # A refund can lower a weight: the update falls back to a full refit, still equal.
+    shop = synthetic_shop(60, 20, 600, n_categories=4, seed=1)
+    types = np.where(np.arange(600) % 7 == 0, 10, 6).astype(np.int8)
+    events = _Events(shop.users, shop.items, types, shop.timestamps, 60, 20)
+    inc = ItemSimilarity(measure="cosine", n_neighbors=4, binary=False)
+    inc.fit(events.slice(0, 400)).partial_fit(events.slice(400, 600))
+    full = ItemSimilarity(measure="cosine", n_neighbors=4, binary=False).fit(events)
+    _same_served(inc, full)
+
+
+class _Events:
+    """A minimal interactions object, like the store's."""
+
+    def __init__(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        types: np.ndarray,
+        timestamps: np.ndarray,
+        n_users: int,
+        n_items: int,
+    ) -> None:
+        self.users = users
+        self.items = items
+        self.types = types
+        self.timestamps = timestamps
+        self.values = np.ones(len(users), dtype=np.float32)
+        self.n_users = n_users
+        self.n_items = n_items
+
+    def slice(self, lo: int, hi: int) -> _Events:
+        return _Events(
+            self.users[lo:hi], self.items[lo:hi], self.types[lo:hi], self.timestamps[lo:hi],
+            self.n_users, self.n_items,
+        )  # fmt: skip
+
+
+def test_time_decay_shapes_affinity_only() -> None:
+    shop = synthetic_shop(100, 30, 1500, n_categories=5, seed=2)
+    plain = ItemSimilarity(measure="cosine", n_neighbors=5, weighting=Weighting()).fit(shop)
+    decayed = ItemSimilarity(
+        measure="cosine", n_neighbors=5, weighting=Weighting(half_life_days=30)
+    ).fit(shop)
+    _same_served(plain, decayed)  # similarity is binary: decay does not change it
+    _, w_plain = plain.user_history(0)
+    _, w_decayed = decayed.user_history(0)
+    assert np.all(w_decayed <= w_plain + 1e-6)
+    # partial_fit keeps the first fit's reference time: same affinities as one fit with it.
+    inc = ItemSimilarity(measure="cosine", n_neighbors=5, weighting=Weighting(half_life_days=30))
+    inc.fit(_Events(shop.users[:1000], shop.items[:1000], shop.types[:1000],
+                    shop.timestamps[:1000], 100, 30))  # fmt: skip
+    inc.partial_fit(_Events(shop.users[1000:], shop.items[1000:], shop.types[1000:],
+                            shop.timestamps[1000:], 100, 30))  # fmt: skip
+    ref = ItemSimilarity(
+        measure="cosine",
+        n_neighbors=5,
+        weighting=Weighting(half_life_days=30, reference_time=float(shop.timestamps[999])),
+    ).fit(shop)
+    for user in range(0, 100, 9):
+        a = inc.user_history(user)
+        b = ref.user_history(user)
+        assert a[0].tolist() == b[0].tolist()
+        np.testing.assert_allclose(a[1], b[1], rtol=1e-5)
+    _same_served(inc, ref)
+
+
+def test_default_type_weights_cover_every_type() -> None:
+    from recsdk.events import TypeCode
+
+    assert set(DEFAULT_TYPE_WEIGHTS) == {int(t) for t in TypeCode}

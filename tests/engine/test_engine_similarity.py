@@ -1,0 +1,163 @@
+"""ItemSimilarity against the dense references: every measure, ties, empty rows, K > candidates."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_reference import dense, random_matrix, similarity_matrix, top_lists
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recsdk.engine import ItemSimilarity, UserItemMatrix, kernels
+from recsdk.engine.model import MEASURES
+
+EXACT_MEASURES = ["cosine", "jaccard", "lift", "conditional", "cooccurrence"]
+
+
+def _fit(m: UserItemMatrix, **kwargs: object) -> ItemSimilarity:
+    return ItemSimilarity(**kwargs).fit(m)  # type: ignore[arg-type]
+
+
+def _check_exact(model: ItemSimilarity, x: np.ndarray, k: int) -> None:
+    s = similarity_matrix(x, model.measure, model.alpha, model.shrinkage, model.min_support)
+    idx, val, cut_s, cut_i = top_lists(s, k + model.margin)
+    state = model._state
+    assert state is not None
+    np.testing.assert_array_equal(state.neighbors, idx)
+    np.testing.assert_array_equal(state.scores, val)
+    np.testing.assert_array_equal(state.cut_item, cut_i)
+    np.testing.assert_array_equal(state.cut_score, cut_s)
+
+
+@pytest.mark.parametrize("measure", EXACT_MEASURES)
+@pytest.mark.parametrize("binary", [True, False])
+def test_measures_match_reference(measure: str, binary: bool) -> None:
+    rng = np.random.default_rng(1)
+    m = random_matrix(rng, 40, 25, 0.15, max_value=3)
+    model = _fit(m, measure=measure, n_neighbors=5, binary=binary, alpha=0.5)
+    x = dense(m)
+    if binary:
+        x = (x > 0).astype(np.float64)
+    _check_exact(model, x, 5)
+
+
+@pytest.mark.parametrize(("shrinkage", "min_support"), [(0.0, 2.0), (3.0, 0.0), (1.5, 2.0)])
+def test_shrinkage_and_support(shrinkage: float, min_support: float) -> None:
+    rng = np.random.default_rng(2)
+    m = random_matrix(rng, 50, 20, 0.2)
+    model = _fit(m, measure="cosine", n_neighbors=4, shrinkage=shrinkage, min_support=min_support)
+    _check_exact(model, dense(m), 4)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_users=st.integers(0, 20),
+    n_items=st.integers(1, 12),
+    density=st.floats(0.0, 0.6),
+    k=st.integers(1, 14),
+    margin=st.integers(0, 3),
+    measure=st.sampled_from(EXACT_MEASURES),
+    max_value=st.sampled_from([1, 3]),
+)
+def test_random_matrices(
+    seed: int,
+    n_users: int,
+    n_items: int,
+    density: float,
+    k: int,
+    margin: int,
+    measure: str,
+    max_value: int,
+) -> None:
+    """Empty rows and columns, single-user items, ties, K larger than the candidates."""
+    rng = np.random.default_rng(seed)
+    m = random_matrix(rng, n_users, n_items, density, max_value=max_value)
+    model = _fit(m, measure=measure, n_neighbors=k, margin=margin, binary=max_value == 1)
+    _check_exact(model, dense(m), k)
+
+
+@pytest.mark.parametrize("measure", ["bm25", "tfidf"])
+def test_weighted_cosines(measure: str) -> None:
+    """bm25/tfidf: cosine over re-weighted data (float sums: compare with a tolerance)."""
+    from recsdk.engine import matrix
+
+    rng = np.random.default_rng(3)
+    m = random_matrix(rng, 60, 30, 0.2, max_value=2)
+    model = _fit(m, measure=measure, n_neighbors=6, binary=False)
+    weighted = matrix.bm25_weight(m) if measure == "bm25" else matrix.tfidf_weight(m)
+    s = similarity_matrix(dense(weighted), "cosine", 0.0, 0.0, 0.0)
+    state = model._state
+    assert state is not None
+    for i in range(30):
+        got = state.neighbors[i][state.neighbors[i] >= 0]
+        expected = np.sort(s[i][np.isfinite(s[i])])[::-1][: len(got)]
+        np.testing.assert_allclose(state.scores[i][: len(got)], expected, rtol=1e-5)
+        np.testing.assert_allclose(s[i, got], expected, rtol=1e-5)
+
+
+def test_never_the_item_itself_and_ties_by_index() -> None:
+    # Items 1, 2, 3 are bought by exactly the same users as item 0: all tie with 0.
+    users = np.repeat(np.arange(4), 4)
+    items = np.tile(np.arange(4), 4)
+    m = UserItemMatrix.from_coo(users, items, n_users=4, n_items=4)
+    model = _fit(m, measure="cosine", n_neighbors=2)
+    assert model.neighbors(0)[0].tolist() == [1, 2]
+    assert model.neighbors(3)[0].tolist() == [0, 1]
+    for i in range(4):
+        assert i not in model.neighbors(i)[0]
+
+
+def test_deterministic_whatever_the_chunking() -> None:
+    rng = np.random.default_rng(4)
+    m = random_matrix(rng, 80, 40, 0.1)
+    mt = m.transpose()
+    diag = np.bincount(m.indices, weights=m.data.astype(np.float64) ** 2, minlength=40)
+    labels = np.arange(40, dtype=np.int32)
+    runs = [
+        kernels._topk_items(
+            m.indptr,
+            m.indices,
+            m.data,
+            mt.indptr,
+            mt.indices,
+            mt.data,
+            diag,
+            labels,
+            labels,
+            5,
+            kernels._COSINE,
+            0.0,
+            0.0,
+            0.0,
+            True,
+            chunks,
+        )
+        for chunks in (1, 3, 16)
+    ]
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_every_measure_is_accepted() -> None:
+    rng = np.random.default_rng(5)
+    m = random_matrix(rng, 30, 10, 0.3)
+    for measure in MEASURES:
+        model = _fit(m, measure=measure, n_neighbors=3)
+        items, _ = model.similar_items(0, k=3)
+        assert 0 not in items.tolist()
+    with pytest.raises(ValueError, match="measure"):
+        ItemSimilarity(measure="nope")  # type: ignore[arg-type]
+
+
+def test_csr_building_sums_duplicates() -> None:
+    users = np.array([2, 0, 2, 0, 1, 2], dtype=np.int32)
+    items = np.array([1, 3, 1, 0, 2, 0], dtype=np.int32)
+    vals = np.array([1, 2, 3, 4, 5, 6], dtype=np.float32)
+    m = UserItemMatrix.from_coo(users, items, vals, n_users=4, n_items=5)
+    assert m.indptr.tolist() == [0, 2, 3, 5, 5]
+    assert m.indices.tolist() == [0, 3, 2, 0, 1]
+    assert m.data.tolist() == [4, 2, 5, 6, 4]
+    t = m.transpose()
+    np.testing.assert_array_equal(dense(t), dense(m).T)
