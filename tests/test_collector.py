@@ -128,7 +128,7 @@ def test_limits(client: httpx.Client, store: EventStore) -> None:
 def test_methods_and_paths(client: httpx.Client) -> None:
     wrong_method = client.get("/events")
     assert wrong_method.status_code == 405
-    assert wrong_method.headers["allow"] == "POST"
+    assert wrong_method.headers["allow"] == "POST, OPTIONS"
     assert client.post("/nope", json={}).status_code == 404
     assert httpx.post(str(client.base_url).replace("/recsdk", "/other"), json={}).status_code == 404
 
@@ -252,7 +252,8 @@ def test_never_a_500(
     seen: list[str] = []
     payload = b"".join(app(environ, lambda status, _headers: seen.append(status)))
     assert not seen[0].startswith("5"), (seen, payload)
-    json.loads(payload)
+    if not seen[0].startswith("204"):
+        assert "error" in json.loads(payload) or "results" in json.loads(payload)
 
 
 def test_the_core_without_http(collector: Collector) -> None:

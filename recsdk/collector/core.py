@@ -11,16 +11,24 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import re
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 import attrs
 import sqlalchemy as sa
 
+from recsdk.collector.access import (
+    RateLimiter,
+    bearer_key,
+    cors_headers,
+    matches_any,
+    preflight_headers,
+)
 from recsdk.errors import InvalidEvent
 from recsdk.events import MAX_JSON_BYTES, new_event_id, parse_timestamp
 from recsdk.store import EventStore
@@ -35,6 +43,10 @@ KNOWN_BOTS: Final = re.compile(
     re.IGNORECASE,
 )
 """User agents whose events are counted and not stored."""
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return (values,) if isinstance(values, str) else tuple(values)
 
 
 @attrs.frozen
@@ -56,6 +68,19 @@ class CollectorConfig:
         time the batch arrived, so a client with a wrong clock still records true times.
     drop_bots:
         Count and drop events from known bots and automated browsers.
+    write_keys:
+        Secret keys of server clients, sent as ``Authorization: Bearer <key>``.
+    public_keys:
+        Keys of the shop's pages, sent in the batch as ``"key"``; accepted only from
+        ``allowed_origins``. With neither kind of key configured, anyone may send events.
+    allowed_origins:
+        Origins (``"https://shop.example"``) whose pages may send events; they alone get
+        CORS headers.
+    rate_limit, rate_limit_burst:
+        Requests a second per client IP, on average and at once (429 beyond); ``None``
+        turns the limit off. Requests with a valid write key are not limited.
+    trust_forwarded_for:
+        Take the client's IP from ``X-Forwarded-For`` (behind the shop's own proxy only).
     """
 
     max_body_bytes: int = 500 * 1024
@@ -64,6 +89,17 @@ class CollectorConfig:
     truncate_ip: bool = True
     correct_clock_skew: bool = True
     drop_bots: bool = True
+    write_keys: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    public_keys: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    rate_limit: float | None = 20.0
+    rate_limit_burst: int = 60
+    trust_forwarded_for: bool = False
+
+    @property
+    def open(self) -> bool:
+        """Whether anyone may send events (no key is configured)."""
+        return not self.write_keys and not self.public_keys
 
 
 @attrs.frozen
@@ -132,6 +168,10 @@ class Collector:
         self.store = store
         self.config = config or CollectorConfig()
         self._counters = _Counters()
+        limit = self.config.rate_limit
+        self._limiter = RateLimiter(limit, self.config.rate_limit_burst) if limit else None
+        if self.config.open:
+            log.warning("recsdk collector: no write or public key is set; anyone may send events")
 
     def stats(self) -> dict[str, int]:
         """Batches handled, and events accepted, duplicate, rejected and dropped as bots."""
@@ -146,6 +186,11 @@ class Collector:
 
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises."""
+        cors = cors_headers(request.headers.get("origin"), self.config.allowed_origins)
+        response = self._answer(request)
+        return attrs.evolve(response, headers=(*response.headers, *cors))
+
+    def _answer(self, request: Request) -> Response:
         try:
             return self._route(request)
         except _BadRequest as problem:
@@ -165,13 +210,41 @@ class Collector:
         path = request.path.rstrip("/") or "/"
         if path != "/events":
             raise _BadRequest(404, f"no such endpoint: {path[:100]}")
+        if request.method == "OPTIONS":
+            origin = request.headers.get("origin")
+            return Response(204, b"", preflight_headers(origin, self.config.allowed_origins))
         if request.method != "POST":
-            raise _BadRequest(405, "use POST to send events", [("Allow", "POST")])
-        return self._receive(request)
+            raise _BadRequest(405, "use POST to send events", [("Allow", "POST, OPTIONS")])
+        server_key = bearer_key(request.headers)
+        trusted = matches_any(server_key, self.config.write_keys)
+        if server_key and not trusted:
+            raise _BadRequest(401, "unknown write key")
+        if not trusted and self._limiter:
+            wait = self._limiter.acquire(_client_ip(request, self.config) or "unknown")
+            if wait:
+                retry = str(max(1, math.ceil(wait)))
+                raise _BadRequest(429, "too many requests; slow down", [("Retry-After", retry)])
+        return self._receive(request, trusted)
 
-    def _receive(self, request: Request) -> Response:
+    def _check_page_key(self, request: Request, key: Any) -> None:
+        """A request without a write key needs a public key, from an allowed origin."""
+        if self.config.open:
+            return
+        if matches_any(key if isinstance(key, str) else None, self.config.public_keys):
+            if request.headers.get("origin") not in self.config.allowed_origins:
+                raise _BadRequest(403, "this key is accepted only from the shop's own pages")
+            return
+        if matches_any(key if isinstance(key, str) else None, self.config.write_keys):
+            raise _BadRequest(
+                401, "send a write key in the Authorization header, never in a page's batch"
+            )
+        raise _BadRequest(401, "a valid key is required (Authorization header or batch 'key')")
+
+    def _receive(self, request: Request, trusted: bool) -> Response:
         received_at = datetime.now(timezone.utc)
-        batch, sent_at = self._read_envelope(request)
+        batch, sent_at, key = self._read_envelope(request)
+        if not trusted:
+            self._check_page_key(request, key)
         skew = received_at - sent_at if sent_at and self.config.correct_clock_skew else None
         results: list[dict[str, Any]] = [{} for _ in batch]
         candidates: list[Any] = []
@@ -210,7 +283,7 @@ class Collector:
         self._counters.add(batches=1, **counts)
         return Response.json(200, {**counts, "results": results})
 
-    def _read_envelope(self, request: Request) -> tuple[list[Any], datetime | None]:
+    def _read_envelope(self, request: Request) -> tuple[list[Any], datetime | None, Any]:
         body = self._decoded_body(request)
         try:
             payload = json.loads(body)
@@ -223,7 +296,7 @@ class Collector:
             raise _BadRequest(
                 413, f"{len(batch)} events in one batch; the limit is {self.config.max_events}"
             )
-        return batch, _sent_at(payload.get("sent_at"))
+        return batch, _sent_at(payload.get("sent_at")), payload.get("key")
 
     def _decoded_body(self, request: Request) -> bytes:
         limit = self.config.max_body_bytes
@@ -251,7 +324,7 @@ class Collector:
         context = event.get("context")
         if context is None or isinstance(context, dict):
             context = dict(context or {})
-            ip = context.get("ip", request.remote_addr)
+            ip = context.get("ip", _client_ip(request, self.config))
             if ip is not None:
                 context["ip"] = _truncated_ip(ip) if self.config.truncate_ip else ip
                 if context["ip"] is None:
@@ -264,6 +337,14 @@ class Collector:
             event["timestamp"] = _shifted(event["timestamp"], skew)
         event.setdefault("event_id", new_event_id())
         return event
+
+
+def _client_ip(request: Request, config: CollectorConfig) -> str | None:
+    if config.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        if forwarded:
+            return forwarded
+    return request.remote_addr
 
 
 def _too_large(raw: Any) -> dict[str, Any] | None:
