@@ -25,12 +25,14 @@ if TYPE_CHECKING:
     from recsdk.datasets import synthetic_shop
     from recsdk.engine import EASE, ItemSimilarity, Weighting
     from recsdk.store import AddResult, EventStore, Interactions
+    from recsdk.tracking import AsyncTracker, Tracker
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "EASE",
     "AddResult",
+    "AsyncTracker",
     "CatalogItem",
     "Event",
     "EventStore",
@@ -42,6 +44,7 @@ __all__ = [
     "RecsdkError",
     "SchemaMismatch",
     "StoreError",
+    "Tracker",
     "TypeCode",
     "ValidationError",
     "Weighting",
@@ -51,6 +54,8 @@ __all__ = [
 
 _LAZY = {
     "AddResult": "recsdk.store",
+    "AsyncTracker": "recsdk.tracking",
+    "Tracker": "recsdk.tracking",
     "EASE": "recsdk.engine",
     "EventStore": "recsdk.store",
     "Interactions": "recsdk.store",

@@ -5,25 +5,19 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from conftest import serve_wsgi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recsdk import EventStore
 from recsdk.collector import Collector, CollectorConfig, Request, wsgi_app
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
@@ -34,16 +28,11 @@ def collector(store: EventStore) -> Collector:
 @pytest.fixture
 def client(collector: Collector) -> Iterator[httpx.Client]:
     """An HTTP client talking to the collector served on a free port of 127.0.0.1."""
-    server: WSGIServer = make_server(
-        "127.0.0.1", 0, wsgi_app(collector), handler_class=_QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}/recsdk"
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with (
+        serve_wsgi(wsgi_app(collector)) as base,
+        httpx.Client(base_url=f"{base}/recsdk", timeout=10) as http,
+    ):
         yield http
-    server.shutdown()
-    server.server_close()
 
 
 def view(item: str = "sku-1", **fields: Any) -> dict[str, Any]:

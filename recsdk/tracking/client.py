@@ -1,0 +1,236 @@
+"""The synchronous tracking client: :class:`Tracker`, safe inside any web worker.
+
+``track()`` validates and enqueues, and returns at once; a background thread batches, gzips,
+posts to the collector and retries. It never raises into the caller, keeps a bounded queue,
+restarts its thread in forked children (gunicorn, uwsgi) and sends what is left at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+from typing import Any, Final
+
+import httpx
+
+from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase, encode_batch
+
+__all__ = ["Tracker"]
+
+log = logging.getLogger("recsdk.tracking")
+
+_FLUSH: Final = object()
+_STOP: Final = object()
+_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
+
+
+class Tracker(TrackerBase):
+    """Sends server-side events to a recsdk collector.
+
+    Parameters
+    ----------
+    endpoint:
+        The collector's base URL, e.g. ``"https://shop.example/recsdk"`` (events go to
+        ``{endpoint}/events``).
+    write_key:
+        The collector's secret write key (sent as ``Authorization: Bearer``).
+    on_error:
+        Called as ``on_error(reason, events)`` when events are dropped (queue full, invalid,
+        rejected by the collector, or undeliverable after every retry). Never raises into
+        the tracker: its own errors are logged.
+    sync_mode:
+        Send each event in the calling thread before ``track()`` returns: for tests and
+        serverless functions. Still never raises.
+    transport:
+        An httpx transport, e.g. to route requests in tests.
+    **options:
+        Fields of :class:`~recsdk.tracking.policy.TrackerOptions` (``max_queue``,
+        ``batch_size``, ``flush_interval``...).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        write_key: str | None = None,
+        *,
+        on_error: ErrorCallback | None = None,
+        sync_mode: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(endpoint, write_key, on_error, options)
+        self.sync_mode = sync_mode
+        self._transport = transport
+        self._start_fresh()
+        _trackers.add(self)
+
+    def _start_fresh(self, pending: list[Any] | None = None) -> None:
+        """(Re)make what a process cannot share: the queue, locks, client, worker."""
+        self._pid = os.getpid()
+        self._queue: queue.Queue[Any] = queue.Queue(self.options.max_queue)
+        for item in pending or []:
+            self._queue.put_nowait(item)
+        self._lock = threading.Lock()
+        self._progress = threading.Condition(self._lock)
+        self._enqueued = len(pending or [])
+        self._finished = 0
+        self._client = httpx.Client(timeout=self.options.timeout, transport=self._transport)
+        self._worker: threading.Thread | None = None
+
+    # -- the caller's side ----------------------------------------------------------------
+
+    def track(self, type: str, **fields: Any) -> None:
+        """Record an event: validate it, queue it, return at once. Never raises."""
+        try:
+            event = self._validated(type, fields)
+            if event is None:
+                return
+            if self.sync_mode:
+                self._send([event])
+                return
+            self._ensure_worker()
+            try:
+                self._queue.put_nowait(event)
+            except queue.Full:
+                self._count(dropped=1)
+                self._report("the queue is full; event dropped", [event])
+                return
+            with self._lock:
+                self._enqueued += 1
+            self._count(queued=1)
+        except Exception:  # never into the host app
+            log.exception("recsdk tracker: could not track an event")
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send everything tracked so far; return whether it all went within ``timeout``."""
+        if self.sync_mode or self._pid != os.getpid():
+            return True
+        with self._lock:
+            target = self._enqueued
+        self._ensure_worker()
+        try:
+            self._queue.put(_FLUSH, timeout=timeout)
+        except queue.Full:
+            return False
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._progress:
+            while self._finished < target:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._progress.wait(left)
+        return True
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Send what is left (waiting at most ``timeout``), then stop the worker."""
+        timeout = self.options.shutdown_timeout if timeout is None else timeout
+        self._deadline = time.monotonic() + timeout
+        done = self.flush(timeout)
+        worker = self._worker
+        if worker is not None and worker.is_alive() and self._pid == os.getpid():
+            self._queue.put(_STOP)
+            worker.join(max(0.0, self._deadline - time.monotonic()))
+        self._client.close()
+        _trackers.discard(self)
+        return done
+
+    # -- the worker -----------------------------------------------------------------------
+
+    def _ensure_worker(self) -> None:
+        if self._pid != os.getpid():  # a forked child without the fork hook (rare)
+            self._after_fork()
+        worker = self._worker
+        if worker is not None and worker.is_alive():
+            return
+        with self._lock:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._run, name="recsdk-tracker", daemon=True
+                )
+                self._worker.start()
+
+    def _run(self) -> None:
+        batch = Batch()
+        due = float("inf")
+        while True:
+            wait = None if due == float("inf") else max(0.0, due - time.monotonic())
+            try:
+                item = self._queue.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            if item is None or item is _FLUSH or item is _STOP:
+                self._deliver(batch)
+                batch, due = Batch(), float("inf")
+                if item is _STOP:
+                    return
+                continue
+            if not batch.fits(item, self.options):
+                self._deliver(batch)
+                batch, due = Batch(), float("inf")
+            batch.add(item)
+            if due == float("inf"):
+                due = time.monotonic() + self.options.flush_interval
+            if batch.full(self.options):
+                self._deliver(batch)
+                batch, due = Batch(), float("inf")
+
+    def _deliver(self, batch: Batch) -> None:
+        if not batch.events:
+            return
+        try:
+            self._send(batch.events)
+        except Exception:
+            log.exception("recsdk tracker: unexpected error while sending")
+        with self._progress:
+            self._finished += len(batch.events)
+            self._progress.notify_all()
+
+    def _send(self, events: list[dict[str, Any]]) -> None:
+        """Post one batch, retrying as the policy says; account for every event."""
+        body = encode_batch(events)
+        for attempt in itertools.count(1):
+            delay = self._settle(attempt, *self._post(body), events)
+            if delay is None:
+                return
+            time.sleep(delay)
+
+    def _post(self, body: bytes) -> tuple[int | None, Any, dict[str, str]]:
+        try:
+            response = self._client.post(self.url, content=body, headers=self._headers)
+        except httpx.HTTPError as error:
+            log.warning("recsdk tracker: %s", error)
+            return None, None, {}
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        return response.status_code, answer, dict(response.headers)
+
+    def _after_fork(self) -> None:
+        """In a forked child: keep the queued events, remake the rest, start over."""
+        pending = [item for item in list(self._queue.queue) if isinstance(item, dict)]
+        self._start_fresh(pending)
+
+
+def _after_fork_in_child() -> None:
+    for tracker in list(_trackers):
+        tracker._after_fork()
+
+
+def _shutdown_all() -> None:
+    for tracker in list(_trackers):
+        try:
+            tracker.shutdown()
+        except Exception:
+            log.exception("recsdk tracker: flush at exit failed")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_shutdown_all)

@@ -1,0 +1,276 @@
+"""The tracking clients against the real collector on 127.0.0.1, faults injected in front."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import serve_wsgi
+
+from recsdk import EventStore
+from recsdk.collector import CollectorConfig, wsgi_app
+from recsdk.tracking import AsyncTracker, Tracker
+
+KEY = "wk_test"
+WSGIApp = Callable[[dict[str, Any], Any], Any]
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> Iterator[EventStore]:
+    with EventStore(sqlite_url) as event_store:
+        yield event_store
+
+
+@pytest.fixture
+def collector_app(store: EventStore) -> WSGIApp:
+    return wsgi_app(store, config=CollectorConfig(write_keys=[KEY]))
+
+
+@pytest.fixture
+def endpoint(collector_app: WSGIApp) -> Iterator[str]:
+    with serve_wsgi(collector_app) as base:
+        yield f"{base}/recsdk"
+
+
+class Faults:
+    """WSGI middleware before the real collector: the first answers are failures."""
+
+    def __init__(self, app: WSGIApp, plan: list[str]) -> None:
+        self.app = app
+        self.plan = list(plan)
+        self.requests = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self.lock:
+            self.requests += 1
+            fault = self.plan.pop(0) if self.plan else "pass"
+        if fault == "500":
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+            return [b"boom"]
+        if fault == "429":
+            start_response("429 Too Many Requests", [("Retry-After", "0")])
+            return [b""]
+        if fault == "stall":
+            time.sleep(1.5)  # longer than the client's timeout
+        if fault == "lost":  # stored, but the answer never reaches the client
+            list(self.app(environ, lambda *args: None))
+            start_response("502 Bad Gateway", [])
+            return [b""]
+        return self.app(environ, start_response)
+
+
+def tracked_items(store: EventStore) -> list[str]:
+    return store.item_ids(store.interactions().items)  # type: ignore[return-value]
+
+
+def test_events_arrive_in_batches(endpoint: str, store: EventStore) -> None:
+    tracker = Tracker(endpoint, KEY, batch_size=100, flush_interval=60)
+    for i in range(250):
+        tracker.track("view", user_id=f"u{i % 7}", item_id=f"sku-{i}")
+    assert tracker.flush(timeout=20)
+    assert store.counts().events == 250
+    stats = tracker.stats()
+    assert (stats["queued"], stats["sent"], stats["dropped"]) == (250, 250, 0)
+    tracker.shutdown()
+
+
+def test_the_interval_sends_a_partial_batch(endpoint: str, store: EventStore) -> None:
+    tracker = Tracker(endpoint, KEY, flush_interval=0.2)
+    tracker.track("view", user_id="u1", item_id="sku-1")
+    deadline = time.monotonic() + 10
+    while store.counts().events == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.counts().events == 1
+    tracker.shutdown()
+
+
+def test_faults_are_retried_and_nothing_is_stored_twice(
+    collector_app: WSGIApp, store: EventStore
+) -> None:
+    faults = Faults(collector_app, ["500", "429", "stall", "lost", "500"])
+    with serve_wsgi(faults) as base:
+        tracker = Tracker(f"{base}/recsdk", KEY, batch_size=50, timeout=1.0, flush_interval=60)
+        for i in range(120):
+            tracker.track("view", user_id="u1", item_id=f"sku-{i}")
+        assert tracker.flush(timeout=60)
+        tracker.shutdown()
+    assert store.counts().events == 120  # the "lost" batch was stored once, not twice
+    assert sorted(tracked_items(store)) == sorted(f"sku-{i}" for i in range(120))
+    stats = tracker.stats()
+    assert stats["sent"] == 120
+    assert stats["retries"] >= 5
+    assert stats["dropped"] == 0
+
+
+def test_no_retry_on_a_client_error(endpoint: str) -> None:
+    reports: list[tuple[str, int]] = []
+    tracker = Tracker(
+        endpoint, "wrong key", on_error=lambda reason, events: reports.append((reason, len(events)))
+    )
+    tracker.track("view", user_id="u1", item_id="sku-1")
+    tracker.flush(timeout=10)
+    assert reports == [("batch not delivered (last status 401)", 1)]
+    assert tracker.stats()["retries"] == 0
+    tracker.shutdown()
+
+
+def test_invalid_and_rejected_events_are_reported_not_raised(endpoint: str) -> None:
+    reports: list[str] = []
+    tracker = Tracker(endpoint, KEY, on_error=lambda reason, events: reports.append(reason))
+    tracker.track("view", user_id="u1")  # no item: invalid, never sent
+    tracker.track("nonsense", user_id="u1")
+    tracker.track("view", user_id="u1", item_id="ok")
+    tracker.flush(timeout=10)
+    assert reports == [
+        "invalid event: item_id: a 'view' event needs an item_id",
+        reports[1],
+    ]
+    assert reports[1].startswith("invalid event: type: unknown event type")
+    assert tracker.stats()["invalid"] == 2
+    assert tracker.stats()["sent"] == 1
+    tracker.shutdown()
+
+
+def test_a_full_queue_drops_and_counts_without_blocking() -> None:
+    gate = threading.Event()
+
+    def blocked(request: httpx.Request) -> httpx.Response:
+        gate.wait(5)
+        return httpx.Response(200, json={"results": []})
+
+    dropped: list[int] = []
+    tracker = Tracker(
+        "http://127.0.0.1:9/recsdk",
+        max_queue=5,
+        batch_size=1,
+        transport=httpx.MockTransport(blocked),
+        on_error=lambda reason, events: dropped.append(len(events)),
+    )
+    start = time.perf_counter()
+    for i in range(50):
+        tracker.track("view", user_id="u1", item_id=f"sku-{i}")
+    assert time.perf_counter() - start < 1.0  # track() never waited for the network
+    stats = tracker.stats()
+    assert stats["dropped"] >= 40
+    assert stats["dropped"] + stats["queued"] == 50
+    assert sum(dropped) == stats["dropped"]
+    gate.set()
+    tracker.shutdown(timeout=5)
+
+
+def test_an_on_error_that_raises_does_not_escape() -> None:
+    def explode(reason: str, events: list[dict[str, Any]]) -> None:
+        raise RuntimeError("the callback is broken")
+
+    tracker = Tracker("http://127.0.0.1:9/recsdk", on_error=explode, sync_mode=True)
+    tracker.track("view", user_id="u1")  # invalid: reported to a callback that raises
+    assert tracker.stats()["invalid"] == 1
+
+
+def test_sync_mode_sends_before_returning(endpoint: str, store: EventStore) -> None:
+    tracker = Tracker(endpoint, KEY, sync_mode=True)
+    tracker.track("purchase", user_id="u1", item_id="sku-1", order_id="o1", price=3.5)
+    assert store.counts().events == 1
+    assert tracker.stats()["sent"] == 1
+
+
+def run_script(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_events_are_sent_at_exit(endpoint: str, store: EventStore) -> None:
+    done = run_script(
+        """
+        import sys
+        from recsdk.tracking import Tracker
+        tracker = Tracker(sys.argv[1], "wk_test", flush_interval=60)
+        for i in range(30):
+            tracker.track("view", user_id="u1", item_id=f"sku-{i}")
+        # no flush: the exit handler sends what is left
+        """,
+        endpoint,
+    )
+    assert done.returncode == 0, done.stderr
+    assert store.counts().events == 30
+
+
+def test_forked_workers_lose_nothing(endpoint: str, store: EventStore) -> None:
+    done = run_script(
+        """
+        import os, sys
+        from recsdk.tracking import Tracker
+        tracker = Tracker(sys.argv[1], "wk_test", flush_interval=60)
+        tracker.track("page", user_id="master")  # the master tracks before forking
+        children = []
+        for worker in range(3):
+            pid = os.fork()
+            if pid == 0:  # a preforked worker: its own thread, then a normal exit
+                for i in range(50):
+                    tracker.track("view", user_id=f"worker-{worker}", item_id=f"sku-{i}")
+                sys.exit(0)
+            children.append(pid)
+        codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+        sys.exit(max(codes))
+        """,
+        endpoint,
+    )
+    assert done.returncode == 0, done.stderr
+    # 150 worker events, and the master's page view once (each child had a copy of it
+    # queued: the copies share its event_id, so the store keeps one).
+    assert store.counts().events == 151
+    assert store.counts().users == 4
+
+
+def test_the_async_tracker(endpoint: str, store: EventStore) -> None:
+    async def main() -> dict[str, int]:
+        tracker = AsyncTracker(endpoint, KEY, flush_interval=60)
+        for i in range(150):
+            tracker.track("view", user_id="u1", item_id=f"sku-{i}")
+        tracker.track("view", user_id="u1")  # invalid: counted, not raised
+        assert await tracker.flush(timeout=20)
+        await tracker.aclose()
+        return tracker.stats()
+
+    stats = asyncio.run(main())
+    assert store.counts().events == 150
+    assert (stats["sent"], stats["invalid"]) == (150, 1)
+
+
+def test_the_async_tracker_retries(collector_app: WSGIApp, store: EventStore) -> None:
+    faults = Faults(collector_app, ["500", "lost"])
+
+    async def main() -> None:
+        tracker = AsyncTracker(f"{base}/recsdk", KEY, batch_size=10)
+        for i in range(25):
+            tracker.track("view", user_id="u1", item_id=f"sku-{i}")
+        assert await tracker.flush(timeout=30)
+        await tracker.aclose()
+
+    with serve_wsgi(faults) as base:
+        asyncio.run(main())
+    assert store.counts().events == 25
+
+
+def test_tracking_stays_light() -> None:
+    code = (
+        "import sys, recsdk.tracking\n"
+        "heavy = ('numba', 'sqlalchemy', 'recsdk.store', 'recsdk.engine', 'numpy')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
