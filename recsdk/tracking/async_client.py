@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 
-from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase, encode_batch
+from recsdk.events import Event
+from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase
 
 __all__ = ["AsyncTracker"]
 
@@ -45,7 +46,7 @@ class AsyncTracker(TrackerBase):
     ) -> None:
         super().__init__(endpoint, write_key, on_error, options)
         self._transport = transport
-        # Events (dicts) and flush markers (futures), in order.
+        # Events and flush markers (futures), in order.
         self._queue: asyncio.Queue[Any] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
@@ -61,7 +62,7 @@ class AsyncTracker(TrackerBase):
                 queue.put_nowait(event)
             except asyncio.QueueFull:
                 self._count(dropped=1)
-                self._report("the queue is full; event dropped", [event])
+                self._report("the queue is full; event dropped", [event.to_dict()])
                 return
             self._count(queued=1)
         except Exception:  # never into the host app
@@ -113,7 +114,7 @@ class AsyncTracker(TrackerBase):
                 item = await asyncio.wait_for(queue.get(), wait)
             except asyncio.TimeoutError:
                 item = None
-            if isinstance(item, dict):
+            if isinstance(item, Event):
                 if not batch.fits(item, self.options):
                     await self._deliver(batch)
                     batch, due = Batch(), None
@@ -130,14 +131,14 @@ class AsyncTracker(TrackerBase):
         if not batch.events:
             return
         try:
-            await self._send(batch.events)
+            await self._send(batch)
         except Exception:
             log.exception("recsdk tracker: unexpected error while sending")
 
-    async def _send(self, events: list[dict[str, Any]]) -> None:
-        body = encode_batch(events)
+    async def _send(self, batch: Batch) -> None:
+        body = batch.encode()
         for attempt in itertools.count(1):
-            delay = self._settle(attempt, *await self._post(body), events)
+            delay = self._settle(attempt, *await self._post(body), batch.events)
             if delay is None:
                 return
             await asyncio.sleep(delay)

@@ -19,7 +19,8 @@ from typing import Any, Final
 
 import httpx
 
-from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase, encode_batch
+from recsdk.events import Event
+from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase
 
 __all__ = ["Tracker"]
 
@@ -92,14 +93,14 @@ class Tracker(TrackerBase):
             if event is None:
                 return
             if self.sync_mode:
-                self._send([event])
+                self._send(Batch.of([event]))
                 return
             self._ensure_worker()
             try:
                 self._queue.put_nowait(event)
             except queue.Full:
                 self._count(dropped=1)
-                self._report("the queue is full; event dropped", [event])
+                self._report("the queue is full; event dropped", [event.to_dict()])
                 return
             with self._lock:
                 self._enqueued += 1
@@ -184,18 +185,18 @@ class Tracker(TrackerBase):
         if not batch.events:
             return
         try:
-            self._send(batch.events)
+            self._send(batch)
         except Exception:
             log.exception("recsdk tracker: unexpected error while sending")
         with self._progress:
             self._finished += len(batch.events)
             self._progress.notify_all()
 
-    def _send(self, events: list[dict[str, Any]]) -> None:
+    def _send(self, batch: Batch) -> None:
         """Post one batch, retrying as the policy says; account for every event."""
-        body = encode_batch(events)
+        body = batch.encode()
         for attempt in itertools.count(1):
-            delay = self._settle(attempt, *self._post(body), events)
+            delay = self._settle(attempt, *self._post(body), batch.events)
             if delay is None:
                 return
             time.sleep(delay)
@@ -214,7 +215,7 @@ class Tracker(TrackerBase):
 
     def _after_fork(self) -> None:
         """In a forked child: keep the queued events, remake the rest, start over."""
-        pending = [item for item in list(self._queue.queue) if isinstance(item, dict)]
+        pending = [item for item in list(self._queue.queue) if isinstance(item, Event)]
         self._start_fresh(pending)
 
 

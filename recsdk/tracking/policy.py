@@ -29,8 +29,6 @@ __all__ = [
     "TrackerBase",
     "TrackerOptions",
     "backoff_delay",
-    "encode_batch",
-    "event_payload",
     "retry_after",
     "verdict",
 ]
@@ -87,54 +85,47 @@ class Stats:
         return attrs.asdict(self)
 
 
-def event_payload(type: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate an event and return its wire form (with a fresh event_id if none was given).
-
-    Raises
-    ------
-    InvalidEvent
-        If the event is invalid.
-    """
-    return Event(type, **fields).to_dict()
-
-
 @attrs.define
 class Batch:
-    """Events gathered for one request, within the count and byte limits."""
+    """Events gathered for one request, within the count and byte limits.
+
+    Each event is kept in its wire form and as its JSON text, made once, in the worker:
+    ``track()`` itself only validates and queues.
+    """
 
     events: list[dict[str, Any]] = attrs.field(factory=list)
-    encoded_sizes: int = 0
+    parts: list[str] = attrs.field(factory=list)
+    size: int = 0
 
-    def fits(self, event: dict[str, Any], options: TrackerOptions) -> bool:
+    @classmethod
+    def of(cls, events: list[Event]) -> Batch:
+        batch = cls()
+        for event in events:
+            batch.add(event)
+        return batch
+
+    def fits(self, event: Event, options: TrackerOptions) -> bool:
+        """Whether ``event`` may join (an empty batch takes any event)."""
         if not self.events:
             return True
-        size = _size(event)
-        return (
-            len(self.events) < options.batch_size
-            and self.encoded_sizes + size <= options.batch_bytes
-        )
+        return len(self.events) < options.batch_size and self.size <= options.batch_bytes
 
-    def add(self, event: dict[str, Any]) -> None:
-        self.events.append(event)
-        self.encoded_sizes += _size(event)
+    def add(self, event: Event) -> None:
+        wire = event.to_dict()
+        part = json.dumps(wire, separators=(",", ":"), ensure_ascii=False)
+        self.events.append(wire)
+        self.parts.append(part)
+        self.size += len(part) + 1
 
     def full(self, options: TrackerOptions) -> bool:
-        return len(self.events) >= options.batch_size or self.encoded_sizes >= options.batch_bytes
+        return len(self.events) >= options.batch_size or self.size >= options.batch_bytes
 
-
-def _size(event: dict[str, Any]) -> int:
-    return len(json.dumps(event, separators=(",", ":")).encode("utf-8")) + 1
-
-
-def encode_batch(events: list[dict[str, Any]], key: str | None = None) -> bytes:
-    """The gzipped JSON body of a batch, stamped with the time of sending."""
-    payload: dict[str, Any] = {
-        "batch": events,
-        "sent_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-    }
-    if key is not None:
-        payload["key"] = key
-    return gzip.compress(json.dumps(payload, separators=(",", ":")).encode("utf-8"), 5)
+    def encode(self, key: str | None = None) -> bytes:
+        """The gzipped JSON body, stamped with the time of sending."""
+        sent_at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        extra = "" if key is None else f",{json.dumps('key')}:{json.dumps(key)}"
+        text = f'{{"batch":[{",".join(self.parts)}],"sent_at":"{sent_at}"{extra}}}'
+        return gzip.compress(text.encode("utf-8"), 5)
 
 
 class Delivery:
@@ -227,10 +218,10 @@ class TrackerBase:
         except Exception:
             log.exception("recsdk tracker: on_error raised")
 
-    def _validated(self, type: str, fields: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The event's wire form, or None (counted and reported) if it is invalid."""
+    def _validated(self, type: str, fields: Mapping[str, Any]) -> Event | None:
+        """The event, or None (counted and reported) if it is invalid."""
         try:
-            return event_payload(type, fields)
+            return Event(type, **fields)
         except InvalidEvent as error:
             self._count(invalid=1)
             self._report(f"invalid event: {error}", [{"type": type, **fields}])
