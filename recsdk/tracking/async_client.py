@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from recsdk.events import Event
-from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase
+from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase, answer_of
 
 __all__ = ["AsyncTracker"]
 
@@ -51,22 +51,13 @@ class AsyncTracker(TrackerBase):
         self._worker: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
 
-    def track(self, type: str, **fields: Any) -> None:
-        """Record an event: validate it, queue it, return at once. Never raises."""
+    def _enqueue(self, event: Event) -> bool:
         try:
-            event = self._validated(type, fields)
-            if event is None:
-                return
-            queue = self._ensure_worker()
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self._count(dropped=1)
-                self._report("the queue is full; event dropped", [event.to_dict()])
-                return
-            self._count(queued=1)
-        except Exception:  # never into the host app
-            log.exception("recsdk tracker: could not track an event")
+            self._ensure_worker().put_nowait(event)
+        except asyncio.QueueFull:
+            return False
+        self._count(queued=1)
+        return True
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued; return whether it all went within ``timeout``."""
@@ -146,12 +137,7 @@ class AsyncTracker(TrackerBase):
     async def _post(self, body: bytes) -> tuple[int | None, Any, dict[str, str]]:
         assert self._client is not None
         try:
-            response = await self._client.post(self.url, content=body, headers=self._headers)
+            return answer_of(await self._client.post(self.url, content=body, headers=self._headers))
         except httpx.HTTPError as error:
             log.warning("recsdk tracker: %s", error)
             return None, None, {}
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        return response.status_code, answer, dict(response.headers)

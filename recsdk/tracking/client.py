@@ -20,7 +20,7 @@ from typing import Any, Final
 import httpx
 
 from recsdk.events import Event
-from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase
+from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase, answer_of
 
 __all__ = ["Tracker"]
 
@@ -86,27 +86,19 @@ class Tracker(TrackerBase):
 
     # -- the caller's side ----------------------------------------------------------------
 
-    def track(self, type: str, **fields: Any) -> None:
-        """Record an event: validate it, queue it, return at once. Never raises."""
+    def _enqueue(self, event: Event) -> bool:
+        if self.sync_mode:
+            self._send(Batch.of([event]))
+            return True
+        self._ensure_worker()
         try:
-            event = self._validated(type, fields)
-            if event is None:
-                return
-            if self.sync_mode:
-                self._send(Batch.of([event]))
-                return
-            self._ensure_worker()
-            try:
-                self._queue.put_nowait(event)
-            except queue.Full:
-                self._count(dropped=1)
-                self._report("the queue is full; event dropped", [event.to_dict()])
-                return
-            with self._lock:
-                self._enqueued += 1
-            self._count(queued=1)
-        except Exception:  # never into the host app
-            log.exception("recsdk tracker: could not track an event")
+            self._queue.put_nowait(event)
+        except queue.Full:
+            return False
+        with self._lock:
+            self._enqueued += 1
+        self._count(queued=1)
+        return True
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything tracked so far; return whether it all went within ``timeout``."""
@@ -203,15 +195,10 @@ class Tracker(TrackerBase):
 
     def _post(self, body: bytes) -> tuple[int | None, Any, dict[str, str]]:
         try:
-            response = self._client.post(self.url, content=body, headers=self._headers)
+            return answer_of(self._client.post(self.url, content=body, headers=self._headers))
         except httpx.HTTPError as error:
             log.warning("recsdk tracker: %s", error)
             return None, None, {}
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        return response.status_code, answer, dict(response.headers)
 
     def _after_fork(self) -> None:
         """In a forked child: keep the queued events, remake the rest, start over."""

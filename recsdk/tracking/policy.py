@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 import attrs
+import httpx
 
 from recsdk.errors import InvalidEvent
 from recsdk.events import Event
@@ -165,6 +166,15 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+def answer_of(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
+    """A collector's answer: status, JSON body (None if not JSON), headers."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return response.status_code, body, dict(response.headers)
+
+
 def rejected_events(answer: Any, events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
     """The events a collector's 200 answer rejected, with the field and reason."""
     results = answer.get("results") if isinstance(answer, dict) else None
@@ -217,6 +227,20 @@ class TrackerBase:
             self._on_error(reason, events)
         except Exception:
             log.exception("recsdk tracker: on_error raised")
+
+    def track(self, type: str, **fields: Any) -> None:
+        """Record an event: validate it, queue it, return at once. Never raises."""
+        try:
+            event = self._validated(type, fields)
+            if event is not None and not self._enqueue(event):
+                self._count(dropped=1)
+                self._report("the queue is full; event dropped", [event.to_dict()])
+        except Exception:  # never into the host app
+            log.exception("recsdk tracker: could not track an event")
+
+    def _enqueue(self, event: Event) -> bool:
+        """Queue a valid event for sending; False if the queue is full."""
+        raise NotImplementedError
 
     def _validated(self, type: str, fields: Mapping[str, Any]) -> Event | None:
         """The event, or None (counted and reported) if it is invalid."""
