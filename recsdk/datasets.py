@@ -23,6 +23,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from recsdk.arrays import EventArrays
+
 __all__ = [
     "EventLog",
     "SyntheticShop",
@@ -82,57 +84,19 @@ class SyntheticShop:
 
 
 @attrs.frozen(eq=False)
-class EventLog:
-    """Events read from a public dataset, shaped like the store's ``interactions()``.
+class EventLog(EventArrays):
+    """Events read from a public dataset: :class:`~recsdk.arrays.EventArrays` and names.
 
-    Attributes
-    ----------
-    users, items:
-        ``int32`` indices into :attr:`user_ids` and :attr:`item_ids`.
-    types:
-        ``int8`` event type codes (``recsdk.events.TypeCode`` numbers).
-    timestamps:
-        ``float64`` epoch seconds, non-decreasing.
-    values:
-        ``float32`` rating for ``rate`` events, otherwise the quantity.
-    user_ids, item_ids:
-        The dataset's own identifiers, as strings, indexed by the integer indices.
-    item_names:
-        A display name per item (empty strings when the dataset has none).
+    ``users`` and ``items`` index :attr:`user_ids` and :attr:`item_ids` (the dataset's own
+    identifiers, as strings); ``types`` are ``recsdk.events.TypeCode`` numbers; ``values``
+    are ratings for ``rate`` events, otherwise quantities; timestamps are non-decreasing.
+    :attr:`item_names` holds a display name per item (empty strings when the dataset has
+    none).
     """
 
-    users: npt.NDArray[np.int32]
-    items: npt.NDArray[np.int32]
-    types: npt.NDArray[np.int8]
-    timestamps: npt.NDArray[np.float64]
-    values: npt.NDArray[np.float32]
     user_ids: npt.NDArray[np.str_]
     item_ids: npt.NDArray[np.str_]
     item_names: npt.NDArray[np.str_]
-
-    @property
-    def n_users(self) -> int:
-        """Number of distinct users."""
-        return len(self.user_ids)
-
-    @property
-    def n_items(self) -> int:
-        """Number of distinct items."""
-        return len(self.item_ids)
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def select(self, mask: npt.NDArray[np.bool_]) -> EventLog:
-        """Return the events where ``mask`` is true, with the same id tables."""
-        return attrs.evolve(
-            self,
-            users=self.users[mask],
-            items=self.items[mask],
-            types=self.types[mask],
-            timestamps=self.timestamps[mask],
-            values=self.values[mask],
-        )
 
 
 # --------------------------------------------------------------------------- synthetic shop
@@ -342,6 +306,8 @@ def load_movielens(path: str | os.PathLike[str]) -> EventLog:
         types=np.full(len(raw), _RATE, dtype=np.int8),
         timestamps=raw[:, 3].astype(np.float64),
         values=raw[:, 2].astype(np.float32),
+        n_users=len(user_ids),
+        n_items=len(item_ids),
         user_ids=user_ids.astype(str),
         item_ids=item_ids.astype(str),
         item_names=np.full(len(item_ids), "", dtype=str),
@@ -399,6 +365,8 @@ def load_online_retail(
         types=np.where(cancelled[keep], _REFUND, _PURCHASE).astype(np.int8)[order],
         timestamps=timestamps[order],
         values=np.abs(quantities[keep]).astype(np.float32)[order],
+        n_users=len(user_ids),
+        n_items=len(item_ids),
         user_ids=user_ids,
         item_ids=item_ids,
         item_names=names[keep][first_line],

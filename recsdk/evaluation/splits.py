@@ -8,51 +8,9 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from recsdk.arrays import EventArrays
+
 __all__ = ["EventArrays", "Split", "leave_last_out", "temporal_split"]
-
-
-@attrs.frozen(eq=False)
-class EventArrays:
-    """Plain event arrays (the shape of the store's ``interactions()``)."""
-
-    users: npt.NDArray[np.int32]
-    items: npt.NDArray[np.int32]
-    types: npt.NDArray[np.int8]
-    timestamps: npt.NDArray[np.float64]
-    values: npt.NDArray[np.float32]
-    n_users: int
-    n_items: int
-
-    @classmethod
-    def of(cls, events: Any) -> EventArrays:
-        """Copy the arrays of any interactions-like object (missing ones get defaults)."""
-        n = len(events.users)
-        types = getattr(events, "types", None)
-        values = getattr(events, "values", None)
-        stamps = getattr(events, "timestamps", None)
-        return cls(
-            users=np.asarray(events.users, dtype=np.int32),
-            items=np.asarray(events.items, dtype=np.int32),
-            types=np.asarray(types if types is not None else np.full(n, 2), dtype=np.int8),
-            timestamps=np.asarray(stamps if stamps is not None else np.arange(n), dtype=float),
-            values=np.asarray(values if values is not None else np.ones(n), dtype=np.float32),
-            n_users=int(events.n_users),
-            n_items=int(events.n_items),
-        )
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def select(self, mask: npt.NDArray[np.bool_]) -> EventArrays:
-        """The events where ``mask`` is true (same index space)."""
-        return attrs.evolve(
-            self,
-            users=self.users[mask],
-            items=self.items[mask],
-            types=self.types[mask],
-            timestamps=self.timestamps[mask],
-            values=self.values[mask],
-        )
 
 
 @attrs.frozen(eq=False)

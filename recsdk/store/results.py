@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import attrs
-import numpy as np
-import numpy.typing as npt
 
+from recsdk.arrays import EventArrays
 from recsdk.errors import InvalidEvent
 
 __all__ = ["AddResult", "HistoryEntry", "Interactions", "Rejected", "StoreCounts"]
@@ -67,13 +66,9 @@ class StoreCounts:
     identity_links: int
 
 
-def _empty(dtype: npt.DTypeLike) -> npt.NDArray[np.generic]:
-    return np.empty(0, dtype=dtype)
-
-
 @attrs.frozen(eq=False)
-class Interactions:
-    """User-item events as parallel integer arrays, ready for the engine.
+class Interactions(EventArrays):
+    """User-item events read from the store, ready for the engine.
 
     Row ``r`` says user ``users[r]`` did something of type ``types[r]`` (a
     :class:`~recsdk.events.TypeCode`) to item ``items[r]`` at ``timestamps[r]`` (epoch
@@ -86,14 +81,4 @@ class Interactions:
     only the events stored after these.
     """
 
-    users: npt.NDArray[np.int32] = attrs.field(factory=lambda: _empty(np.int32))
-    items: npt.NDArray[np.int32] = attrs.field(factory=lambda: _empty(np.int32))
-    types: npt.NDArray[np.int8] = attrs.field(factory=lambda: _empty(np.int8))
-    timestamps: npt.NDArray[np.float64] = attrs.field(factory=lambda: _empty(np.float64))
-    values: npt.NDArray[np.float32] = attrs.field(factory=lambda: _empty(np.float32))
     watermark: int = 0
-    n_users: int = 0
-    n_items: int = 0
-
-    def __len__(self) -> int:
-        return len(self.users)

@@ -608,7 +608,7 @@ class EventStore:
                 sa.select(t.identity_links.c.anonymous_ix, t.identity_links.c.user_ix)
             ).all()
         if upper <= lower:
-            return Interactions(watermark=max(upper, lower), n_users=n_users, n_items=n_items)
+            return Interactions.empty(n_users, n_items, watermark=max(upper, lower))
         columns = self._read_interaction_columns(lower, upper)
         users = columns[0].astype(np.int32)
         if links:
