@@ -1,0 +1,307 @@
+/**
+ * recsdk's browser tracker: `recsdk(command, ...)` is its one global name.
+ *
+ * Delivery: every event is written first to a queue in localStorage (memory when storage
+ * fails), then sent in batches (10 events or 1 s) with fetch keepalive as text/plain; the
+ * collector's answer removes the batch from the queue, a failure leaves it there for a
+ * retry with capped backoff, here or on the next page, with the same event ids (the store
+ * keeps each event id once). pagehide / hidden pages send the queue with sendBeacon.
+ * A Web Lock keeps two tabs from sending the shared queue at the same time.
+ * See docs/tracker-js.md.
+ */
+import { uid } from './uid.js'
+
+const d = document
+const nav = navigator
+const script = d.currentScript
+const PREFIX = 'recsdk_'
+const ITEM = 'data-recsdk-item'
+const REC = '[data-recsdk-rec]'
+// Numbers are written where they are used (one use each, fewer bytes): 200 events kept in
+// the queue at most, a batch goes at 10 events or after 1 s, a session ends after 30
+// minutes (18e5 ms) without events, 20 events a request, retries within 1-60 s.
+
+let opts // init's options; undefined until init
+let base // the collector's URL, e.g. https://shop.example/recsdk
+let consent // 1 granted, 0 pending, -1 denied (also by Do-Not-Track); undefined until set
+let dnt // Do-Not-Track or Global Privacy Control, when the shop respects them
+let anon // the anonymous id, once tracking may store it
+let user // the user id; undefined until read from storage or given by identify
+let pending = [] // events tracked before init or consent, in memory only
+let mem = [] // the queue, also when localStorage fails
+let session // "id.lastActivity" when localStorage fails
+let timer
+let busy // a batch is in flight from this tab, or it waits to retry
+let fails = 0
+let lastUrl
+let referrer = d.referrer
+let seen = [] // item ids whose data-recsdk-item view was sent on this page
+
+/** Wrap a function so that no error of ours ever reaches the page. */
+const safe =
+  (f) =>
+  (...a) => {
+    try {
+      return f(...a)
+    } catch {}
+  }
+
+const listen = (type, f, capture) => addEventListener(type, safe(f), capture)
+
+const on = () => opts && consent > 0
+
+const get = (k) => {
+  try {
+    return localStorage.getItem(PREFIX + k)
+  } catch {}
+}
+
+/** Store `v` under `k` (remove it when null); return 1 when storage failed. */
+const set = (k, v) => {
+  try {
+    v == null ? localStorage.removeItem(PREFIX + k) : localStorage.setItem(PREFIX + k, v)
+  } catch {
+    return 1
+  }
+}
+
+const load = () => {
+  try {
+    return JSON.parse(get('q')) || mem
+  } catch {
+    return mem
+  }
+}
+
+// When storage is full, the stale stored queue is removed and memory is used.
+const save = (q) => (mem = q) && set('q', JSON.stringify(q)) && set('q')
+
+const cookie = (v) =>
+  (d.cookie = PREFIX + 'a=' + v + ';path=/;samesite=lax;max-age=' + (v ? 63072000 : 0))
+
+/** The session id; a new one after 30 minutes without events. */
+const sessionId = () => {
+  const now = Date.now()
+  let [id, t] = (get('s') || session || '').split('.')
+  if (!(now - t < 18e5)) id = uid()
+  set('s', (session = id + '.' + now))
+  return id
+}
+
+/** Start tracking once init was called and consent (if asked for) was given. */
+const go = () => {
+  if (on()) {
+    anon = get('a') || d.cookie.match(/recsdk_a=(\w+)/)?.[1] || uid()
+    set('a', anon)
+    cookie(anon)
+    set('u', (user = user === undefined ? get('u') : user))
+    pending.splice(0).map(add)
+  }
+}
+
+/** Queue an event (stamped with ids) and send it at once or within 1 s. */
+const add = (e) => {
+  const q = load()
+  q.push({ event_id: uid(), anonymous_id: anon, user_id: user || undefined, session_id: sessionId(), ...e })
+  save(q.slice(-200))
+  q.length < 10 ? later(1e3) : flush()
+}
+
+const track = (type, p = {}) => {
+  const e = {
+    ...p,
+    type,
+    timestamp: Date.now() / 1e3,
+    context: {
+      page_url: location.href,
+      referrer,
+      webdriver: nav.webdriver || undefined, // the collector drops automated browsers
+      ...p.context,
+    },
+  }
+  on() ? add(e) : consent < 0 || (pending.length < 200 && pending.push(e))
+}
+
+const later = (ms) =>
+  timer ||
+  (timer = setTimeout(
+    safe(() => {
+      timer = 0
+      flush()
+    }),
+    ms,
+  ))
+
+const body = (batch) => JSON.stringify({ key: opts.key, batch, sent_at: Date.now() / 1e3 })
+
+const flush = () => {
+  const locks = nav.locks
+  on() &&
+    !busy &&
+    (locks
+      ? locks.request(PREFIX, { ifAvailable: true }, (lock) => lock && send()).catch(send)
+      : send())
+}
+
+/** Send the head of the queue; remove it when the collector has handled it. */
+const send = async () => {
+  const batch = load().slice(0, 20)
+  let ok
+  if (batch[0]) {
+    busy = 1
+    try {
+      const b = body(batch)
+      const r = await fetch(base + '/events', { method: 'POST', body: b, keepalive: b.length < 6e4 })
+      // Over 64 KB, keepalive would fail. 2xx: each event stored, duplicate or rejected
+      // for good; other 4xx: resending cannot help; 429, 5xx, network: retry later.
+      ok = r.status < 500 && r.status != 429
+    } catch {}
+    if (ok) {
+      busy = fails = 0
+      const ids = batch.map((e) => e.event_id)
+      save(load().filter((e) => !ids.includes(e.event_id)))
+      load()[0] && later(0)
+    } else
+      setTimeout(
+        safe(() => {
+          busy = 0
+          flush()
+        }),
+        Math.min(6e4, 1e3 * 2 ** fails++ * (1 + Math.random())),
+      )
+  }
+}
+
+/** The page is going away or hidden: hand the queue to sendBeacon (it stays queued). */
+const beacon = () => {
+  if (on()) {
+    const q = load()
+    while (q[0] && nav.sendBeacon(base + '/events', body(q.splice(0, 20))));
+  }
+}
+
+/** A page view, when the URL (without its hash) changed. */
+const page = () => {
+  const url = location.href.split('#')[0]
+  if (url != lastUrl) {
+    if (lastUrl) referrer = lastUrl
+    lastUrl = url
+    seen = []
+    track('page')
+    scan()
+  }
+}
+
+/** A view for each data-recsdk-item outside a recommendation list, once a page. */
+const scan = () =>
+  d.querySelectorAll(`[${ITEM}]`).forEach((el) => {
+    const id = el.dataset.recsdkItem
+    el.closest(REC) ||
+      seen.includes(id) ||
+      (seen.push(id), track('view', { item_id: id }))
+  })
+
+/** A click on a data-recsdk-item inside a data-recsdk-rec list. */
+const click = (ev) => {
+  const el = ev.target.closest(`[${ITEM}]`)
+  const list = el?.closest(REC)
+  if (list) {
+    track('click', { item_id: el.dataset.recsdkItem, rec_id: list.dataset.recsdkRec })
+    flush()
+  }
+}
+
+const escape = (v) => ('' + v).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt() + ';')
+
+/**
+ * Fetch a recommendation list and render it into a container (a CSS selector) by the
+ * <template> inside it: {field} placeholders take the item's fields, HTML-escaped, and
+ * the first element of each item gets data-recsdk-item, so that clicks are attributed.
+ */
+const recommend = (o) => {
+  const el = d.querySelector(o.el)
+  const id = o.item_id
+  const query = new URLSearchParams({ k: o.k || 4 })
+  id || (user && query.set('user_id', user), anon && query.set('anonymous_id', anon))
+  fetch(base + (id ? '/similar/' + encodeURIComponent(id) : '/recommendations') + '?' + query)
+    .then((r) => r.json())
+    .then(
+      safe((list) => {
+        const tpl = el.querySelector('template')
+        el.dataset.recsdkRec = list.rec_id
+        el.innerHTML =
+          tpl.outerHTML +
+          list.items
+            .map((item) =>
+              tpl.innerHTML
+                .replace(/<\w+/, `$& ${ITEM}="{item_id}"`)
+                .replace(/\{(\w+)\}/g, (_, k) => escape(item[k] ?? '')),
+            )
+            .join('')
+        o.done?.(list, el)
+      }),
+    )
+    .catch(() => {})
+}
+
+const commands = {
+  init(o) {
+    if (!opts) {
+      base = o.endpoint || script.src.replace(/\/[^/]*$/, '')
+      dnt = o.respectDNT && (nav.doNotTrack == 1 || nav.globalPrivacyControl)
+      consent = dnt ? -1 : (consent ?? (o.consent ? 0 : 1))
+      opts = o
+      go()
+      // Listeners on window: visibilitychange and click bubble up to it from the document.
+      listen('pagehide', beacon)
+      listen('popstate', page)
+      listen('visibilitychange', () => d.hidden && beacon())
+      listen('click', click, true)
+      const push = history.pushState
+      history.pushState = function () {
+        push.apply(this, arguments)
+        safe(page)()
+      }
+      new MutationObserver(safe(scan)).observe(d, {
+        subtree: true,
+        childList: true,
+        attributeFilter: [ITEM],
+      })
+      page()
+    }
+  },
+  consent(v) {
+    consent = v == 'granted' && !dnt ? 1 : -1
+    if (consent < 0) {
+      pending = []
+      mem = []
+      anon = undefined
+      ;[...'ausq'].map((k) => set(k))
+      cookie('')
+    }
+    go()
+  },
+  identify(u) {
+    user = u
+    on() && set('u', u)
+    u && track('x-identify')
+  },
+  search(p) {
+    track('search', { properties: p })
+  },
+  purchase({ items, ...rest }) {
+    items.map((line) => track('purchase', { ...rest, ...line }))
+  },
+  recommend,
+}
+
+const api = safe((command, arg) =>
+  commands[command] ? commands[command](arg) : track(command, arg),
+)
+
+if (!window.recsdk?.v) {
+  const queued = window.recsdk?.q || []
+  api.v = 1
+  window.recsdk = api
+  queued.map((args) => api(...args))
+}
