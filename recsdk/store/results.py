@@ -9,7 +9,21 @@ import attrs
 from recsdk.arrays import EventArrays
 from recsdk.errors import InvalidEvent
 
-__all__ = ["AddResult", "HistoryEntry", "Interactions", "Rejected", "StoreCounts"]
+__all__ = [
+    "AddResult",
+    "BasketRow",
+    "HistoryEntry",
+    "Interactions",
+    "ItemEventRow",
+    "Rejected",
+    "StoreCounts",
+]
+
+ItemEventRow = tuple[int, int, int, float | None, float | None, float | None, str | None]
+"""``(item_ix, type_code, ts_ms, value, quantity, price, order_id)`` of one item event."""
+
+BasketRow = tuple[str | None, str | None, int]
+"""``(order_id, session_id, item_ix)`` of one order line or session cart event."""
 
 
 @attrs.frozen

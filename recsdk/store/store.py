@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 import numpy as np
@@ -26,13 +26,16 @@ import sqlalchemy as sa
 from recsdk.catalog import CatalogItem, _validated_fields
 from recsdk.errors import InvalidEvent, SchemaMismatch, StoreError
 from recsdk.events import BUILTIN_TYPE_CODES, Event, TypeCode, check_id, type_code
+from recsdk.store import serving
 from recsdk.store import tables as t
 from recsdk.store.dialects import insert_skipping_duplicates, upsert
 from recsdk.store.engines import WRITE, create_store_engine, normalize_url
 from recsdk.store.results import (
     AddResult,
+    BasketRow,
     HistoryEntry,
     Interactions,
+    ItemEventRow,
     Rejected,
     StoreCounts,
 )
@@ -662,6 +665,94 @@ class EventStore:
             return [np.empty(0, dtype=np.int64) for _ in range(5)]
         return [np.asarray(column, dtype=np.float64) for column in zip(*rows, strict=True)]
 
+    # -- lean reads for serving recommendations ---------------------------------------
+
+    def item_event_rows(
+        self,
+        user_id: str | None = None,
+        *,
+        anonymous_id: str | None = None,
+        limit: int = 500,
+    ) -> list[ItemEventRow]:
+        """A shopper's latest item events as plain rows, newest first, in one query.
+
+        The lean twin of :meth:`history` for request-time use: rows are tuples of
+        ``(item_ix, type_code, ts_ms, value, quantity, price, order_id)`` with the item
+        index of :meth:`interactions`. Give ``user_id``, ``anonymous_id`` or both: the rows
+        are those of everyone the two ids name, through identity links.
+        """
+        if user_id is None and anonymous_id is None:
+            raise TypeError("give user_id, anonymous_id or both")
+        if self._sqlite:
+            # A pooled driver connection in autocommit mode: one SELECT is its own snapshot.
+            connection = self._engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(
+                        serving.SQLITE_ITEM_EVENT_ROWS, (user_id, anonymous_id, int(limit))
+                    )
+                    return cast("list[ItemEventRow]", cursor.fetchall())
+                finally:
+                    cursor.close()
+            finally:
+                connection.close()
+        params = {"user_id": user_id, "anonymous_id": anonymous_id, "limit": int(limit)}
+        with self._read() as conn:
+            found = conn.execute(_ITEM_EVENT_ROWS, params).all()
+        return [cast("ItemEventRow", tuple(row)) for row in found]
+
+    def item_index(self, after: int = 0) -> list[tuple[int, str]]:
+        """``(item_ix, item_id)`` of every item with an index above ``after``, in order."""
+        query = (
+            sa.select(t.items.c.id, t.items.c.external_id)
+            .where(t.items.c.id > after)
+            .order_by(t.items.c.id)
+        )
+        with self._read() as conn:
+            return [(int(ix), name) for ix, name in conn.execute(query)]
+
+    def user_index(self, after: int = 0) -> list[tuple[int, str, bool]]:
+        """``(user_ix, id, anonymous)`` of every user and visitor above ``after``, in order."""
+        u = t.users.c
+        query = sa.select(u.id, u.external_id, u.anonymous).where(u.id > after).order_by(u.id)
+        with self._read() as conn:
+            return [(int(ix), name, bool(anon)) for ix, name, anon in conn.execute(query)]
+
+    def catalog_entries(
+        self, updated_since: int | None = None
+    ) -> tuple[list[tuple[int, CatalogItem]], int]:
+        """Catalog items with their item index, those updated at or after ``updated_since``.
+
+        Returns the entries and the latest ``updated_at`` among them (epoch milliseconds;
+        ``updated_since`` when there are none): pass it back to read only later changes.
+        Items updated within that same millisecond are read again, never missed.
+        """
+        query = sa.select(t.items.c.external_id, t.catalog).join(
+            t.catalog, t.catalog.c.item_ix == t.items.c.id
+        )
+        if updated_since is not None:
+            query = query.where(t.catalog.c.updated_at >= updated_since)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        latest = max((row.updated_at for row in rows), default=updated_since or 0)
+        return [(int(row.item_ix), _catalog_item(row)) for row in rows], int(latest)
+
+    def basket_rows(self, since: int | None = None, until: int | None = None) -> list[BasketRow]:
+        """Order lines and session cart events stored after ``since`` (a watermark).
+
+        Rows are ``(order_id, session_id, item_ix)``, in storage order: a purchase with an
+        ``order_id``, or an ``add_to_cart`` / ``purchase`` event with a ``session_id``.
+        ``until`` (a watermark too) bounds the read, so that it matches an
+        :meth:`interactions` read.
+        """
+        with self._read() as conn:
+            upper = until
+            if upper is None:
+                upper = conn.scalar(sa.select(sa.func.max(t.events.c.id))) or 0
+            rows = conn.execute(serving.BASKET_ROWS, {"lower": since or 0, "upper": upper})
+            return [cast("BasketRow", tuple(row)) for row in rows]
+
     def counts(self) -> StoreCounts:
         """Return how many events, users, items... the store holds."""
         count = sa.func.count()
@@ -693,6 +784,9 @@ class EventStore:
                 query = sa.select(table.c.id, table.c.external_id).where(table.c.id.in_(chunk))
                 names.update(conn.execute(query).all())
         return [names.get(ix) for ix in wanted]
+
+
+_ITEM_EVENT_ROWS: Final = serving.item_event_rows_query()
 
 
 def _event_rows(
