@@ -86,7 +86,7 @@ def test_the_sqlite_text_and_the_core_query_agree(sqlite_url: str) -> None:
             fast = store.item_event_rows(user, anonymous_id=visitor)
             with store.engine.connect() as conn:
                 params = {"user_id": user, "anonymous_id": visitor, "limit": 500}
-                core = [tuple(row) for row in conn.execute(_ITEM_EVENT_ROWS, params)]
+                core: list[Any] = [tuple(r) for r in conn.execute(_ITEM_EVENT_ROWS, params)]
             assert fast == core
 
 
