@@ -15,8 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 
 def _jit(*, parallel: bool = False, inline: bool = False) -> Any:
@@ -29,6 +33,38 @@ def _jit(*, parallel: bool = False, inline: bool = False) -> Any:
         parallel=parallel,
         inline="always" if inline else "never",
     )
+
+
+def _prefetch_codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+    array_type = signature.args[0]
+    array = context.make_array(array_type)(context, builder, args[0])
+    pointer = cgutils.get_item_pointer(
+        context, builder, array_type, array, [args[1]], wraparound=False
+    )
+    i8_pointer = builder.bitcast(pointer, ir.IntType(8).as_pointer())
+    i32 = ir.IntType(32)
+    signature_ir = ir.FunctionType(ir.VoidType(), [i8_pointer.type, i32, i32, i32])
+    prefetch = cgutils.get_or_insert_function(builder.module, signature_ir, "llvm.prefetch.p0i8")
+    # Arguments: read (0), keep in all cache levels (3), data cache (1).
+    builder.call(prefetch, [i8_pointer, i32(0), i32(3), i32(1)])
+    return context.get_dummy_value()
+
+
+if numba.config.DISABLE_JIT:
+
+    def _prefetch(array: Any, index: Any) -> None:
+        """A hint to the CPU; nothing to do in plain Python."""
+
+else:
+
+    @intrinsic  # type: ignore[misc]
+    def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+        """Ask the CPU to start loading ``array[index]`` into cache (no bounds check).
+
+        The kernels walk rows of a sparse matrix in an order the hardware prefetcher cannot
+        guess; asking for the rows a few steps ahead hides most of the memory latency.
+        """
+        return types.void(array, index), _prefetch_codegen
 
 
 # Measure codes shared with recsdk.engine.model.
@@ -94,26 +130,70 @@ def _sort_merge_segment(indices, data, lo, hi):  # type: ignore[no-untyped-def]
     return out + 1
 
 
-@_jit()
-def _transpose(indptr, indices, data, n_cols):  # type: ignore[no-untyped-def]
-    """CSR of the transpose (rows become columns), column indices sorted."""
+@_jit(parallel=True)
+def _transpose(indptr, indices, data, n_cols, n_chunks):  # type: ignore[no-untyped-def]
+    """CSR of the transpose (rows become columns), column indices sorted.
+
+    Rows are split into ``n_chunks`` ranges; each range counts its columns, so that every
+    range knows where its entries go and all ranges fill the output at once, in row order.
+    """
     n_rows = indptr.shape[0] - 1
     nnz = indices.shape[0]
-    counts = np.zeros(n_cols + 1, dtype=np.int64)
-    for p in range(nnz):
-        counts[indices[p] + 1] += 1
-    t_indptr = np.cumsum(counts)
-    fill = t_indptr[:-1].copy()
+    bounds = np.empty(n_chunks + 1, dtype=np.int64)
+    for c in range(n_chunks + 1):
+        bounds[c] = (n_rows * c) // n_chunks
+    counts = np.zeros((n_chunks, n_cols), dtype=np.int64)
+    for c in prange(n_chunks):
+        for p in range(indptr[bounds[c]], indptr[bounds[c + 1]]):
+            counts[c, indices[p]] += 1
+    t_indptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for col in range(n_cols):
+        total = t_indptr[col]
+        for c in range(n_chunks):
+            here = counts[c, col]
+            counts[c, col] = total  # becomes this range's next slot in the column
+            total += here
+        t_indptr[col + 1] = total
     t_indices = np.empty(nnz, dtype=np.int32)
     t_data = np.empty(nnz, dtype=np.float32)
-    for r in range(n_rows):
-        for p in range(indptr[r], indptr[r + 1]):
-            c = indices[p]
-            q = fill[c]
-            t_indices[q] = r
-            t_data[q] = data[p]
-            fill[c] = q + 1
+    for c in prange(n_chunks):
+        fill = counts[c]
+        for r in range(bounds[c], bounds[c + 1]):
+            for p in range(indptr[r], indptr[r + 1]):
+                col = indices[p]
+                q = fill[col]
+                t_indices[q] = r
+                t_data[q] = data[p]
+                fill[col] = q + 1
     return t_indptr, t_indices, t_data
+
+
+@_jit(parallel=True)
+def _relabel_columns(indptr, indices, data, new_label):  # type: ignore[no-untyped-def]
+    """The same CSR matrix with column ``j`` renamed ``new_label[j]``, each row re-sorted."""
+    n_rows = indptr.shape[0] - 1
+    out_indices = np.empty_like(indices)
+    out_data = np.empty_like(data)
+    for r in prange(n_rows):
+        lo = indptr[r]
+        hi = indptr[r + 1]
+        if hi - lo > 12:
+            labels = new_label[indices[lo:hi]]
+            order = np.argsort(labels)
+            out_indices[lo:hi] = labels[order]
+            out_data[lo:hi] = data[lo:hi][order]
+            continue
+        for p in range(lo, hi):  # insertion sort: most rows are short
+            label = new_label[indices[p]]
+            value = data[p]
+            q = p
+            while q > lo and out_indices[q - 1] > label:
+                out_indices[q] = out_indices[q - 1]
+                out_data[q] = out_data[q - 1]
+                q -= 1
+            out_indices[q] = label
+            out_data[q] = value
+    return out_indices, out_data
 
 
 # --------------------------------------------------------------------------- ranking helpers
@@ -240,6 +320,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
     diag,
     labels,
     todo,
+    slots,
     capacity,
     measure,
     alpha,
@@ -253,7 +334,8 @@ def _topk_items(  # type: ignore[no-untyped-def]
     ``u_*`` is the user x item CSR matrix, ``i_*`` its transpose (item x user), all values
     positive. Items may be relabelled (popular items first keeps the accumulator's hot part
     in cache): ``labels[j]`` is the caller's index of internal item ``j``, ``diag`` and
-    ``todo`` use internal indices, ties and outputs use the caller's. For item ``i`` the
+    ``todo`` use internal indices, ties and outputs use the caller's. The lists of
+    ``todo[t]`` go to output row ``slots[t]``. For item ``i`` the
     kernel accumulates ``acc[j] = sum_u x[u, i] * x[u, j]`` in a dense per-chunk buffer,
     scores every touched ``j != i`` and keeps the best ``capacity + 1`` in a heap.
 
@@ -269,6 +351,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
     cut_score = np.full(n_todo, -np.inf, dtype=np.float64)
     cut_item = np.full(n_todo, -1, dtype=np.int32)
     f, g = _factors(diag, measure, alpha)
+    work = _item_work(u_indptr, u_indices, n_items)
     # Product measures without shrinkage or support: the score is acc * f_i * g_j, exactly
     # what _similarity computes for them.
     simple = measure != _JACCARD and shrink <= 0.0 and min_support <= 0.0
@@ -278,50 +361,92 @@ def _topk_items(  # type: ignore[no-untyped-def]
         heap_s = np.empty(capacity + 1, dtype=np.float64)
         heap_i = np.empty(capacity + 1, dtype=np.int32)
         heap_a = np.empty(capacity + 1, dtype=np.float32)
+        cand_s = np.empty(n_items, dtype=np.float64)
+        cand_j = np.empty(n_items, dtype=np.int32)
+        cand_a = np.empty(n_items, dtype=np.float32)
+        sample = np.empty(8 * (capacity + 1), dtype=np.float64)
         for t in range(chunk, n_todo, n_chunks):
             i = todo[t]
             # Items touching much of the catalog: branch-free accumulation, then a scan.
-            dense = 2 * _work(u_indptr, i_indptr, i_indices, i) > n_items
+            dense = 2 * work[i] > n_items
             n_touched = _accumulate(
                 u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, i, binary, dense,
                 acc, touched,
             )  # fmt: skip
+            n_cand = _score_touched(
+                acc, touched, n_items if dense else n_touched, dense, i, diag, f, g, simple,
+                measure, shrink, min_support, cand_s, cand_j, cand_a,
+            )  # fmt: skip
+            floor = _floor(cand_s, n_cand, capacity + 1, sample)
             size = 0
-            d_i = diag[i]
-            f_i = f[i]
-            n_scan = n_items if dense else n_touched
-            for q in range(n_scan):
-                j = q if dense else touched[q]
-                a = acc[j]
-                if a == 0.0:
-                    continue
-                acc[j] = 0.0
-                if j == i:
-                    continue
-                if simple:
-                    sc = a * f_i * g[j]
-                else:
-                    sc = _similarity(a, d_i, diag[j], f_i, g[j], measure, shrink, min_support)
-                    if sc == -np.inf:
-                        continue
-                if size > capacity and sc < heap_s[0]:
-                    continue  # cheap rejection; ties go through the full comparison
-                size = _heap_push(heap_s, heap_i, heap_a, size, capacity + 1, sc, labels[j], a)
+            for q in range(n_cand):
+                sc = cand_s[q]
+                if sc < floor or (size > capacity and sc < heap_s[0]):
+                    continue  # cheap rejections; ties go through the full comparison
+                size = _heap_push(
+                    heap_s, heap_i, heap_a, size, capacity + 1, sc, labels[cand_j[q]], cand_a[q]
+                )
             _emit(
-                heap_s, heap_i, heap_a, size, capacity, t, out_idx, out_score, out_acc,
+                heap_s, heap_i, heap_a, size, capacity, slots[t], out_idx, out_score, out_acc,
                 cut_score, cut_item,
             )  # fmt: skip
     return out_idx, out_score, out_acc, cut_score, cut_item
 
 
 @_jit()
-def _work(u_indptr, i_indptr, i_indices, i):  # type: ignore[no-untyped-def]
-    """Number of accumulations item ``i`` needs: the summed lengths of its users' rows."""
-    total = 0
-    for p in range(i_indptr[i], i_indptr[i + 1]):
-        u = i_indices[p]
-        total += u_indptr[u + 1] - u_indptr[u]
-    return total
+def _score_touched(  # type: ignore[no-untyped-def]
+    acc, touched, n_scan, dense, i, diag, f, g, simple, measure, shrink, min_support,
+    cand_s, cand_j, cand_a,
+):  # fmt: skip
+    """Score item ``i``'s accumulated candidates into ``cand_*``, zeroing ``acc``; the count."""
+    n_cand = 0
+    d_i = diag[i]
+    f_i = f[i]
+    for q in range(n_scan):
+        j = q if dense else touched[q]
+        a = acc[j]
+        if a == 0.0:
+            continue
+        acc[j] = 0.0
+        if j == i:
+            continue
+        if simple:
+            sc = a * f_i * g[j]
+        else:
+            sc = _similarity(a, d_i, diag[j], f_i, g[j], measure, shrink, min_support)
+            if sc == -np.inf:
+                continue
+        cand_s[n_cand] = sc
+        cand_j[n_cand] = j
+        cand_a[n_cand] = a
+        n_cand += 1
+    return n_cand
+
+
+@_jit()
+def _floor(scores, n, keep, sample):  # type: ignore[no-untyped-def]
+    """A score below which none of the best ``keep`` of ``scores[:n]`` can be.
+
+    The ``keep``-th best of any subset is at most the ``keep``-th best of all: an evenly
+    spread sample gives a floor that rejects most candidates before the heap sees them.
+    """
+    if n <= sample.shape[0]:
+        return -np.inf
+    m = sample.shape[0]
+    for s in range(m):
+        sample[s] = scores[(s * n) // m]
+    return np.partition(sample, m - keep)[m - keep]
+
+
+@_jit()
+def _item_work(u_indptr, u_indices, n_items):  # type: ignore[no-untyped-def]
+    """Accumulations each item needs: the summed lengths of its users' rows."""
+    work = np.zeros(n_items, dtype=np.int64)
+    for u in range(u_indptr.shape[0] - 1):
+        length = u_indptr[u + 1] - u_indptr[u]
+        for q in range(u_indptr[u], u_indptr[u + 1]):
+            work[u_indices[q]] += length
+    return work
 
 
 @_jit()
@@ -333,7 +458,13 @@ def _accumulate(  # type: ignore[no-untyped-def]
     Unless ``dense``, list the touched items in ``touched``; return how many.
     """
     n_touched = 0
-    for p in range(i_indptr[i], i_indptr[i + 1]):
+    first, last = i_indptr[i], i_indptr[i + 1]
+    for p in range(first, last):
+        # Two steps ahead: the offsets of a row eight users on, the row of one four users on.
+        if p + 8 < last:
+            _prefetch(u_indptr, i_indices[p + 8])
+        if p + 4 < last:
+            _prefetch(u_indices, u_indptr[i_indices[p + 4]])
         u = i_indices[p]
         lo = u_indptr[u]
         hi = u_indptr[u + 1]
@@ -347,11 +478,12 @@ def _accumulate(  # type: ignore[no-untyped-def]
         else:
             w = np.float32(1.0) if binary else i_data[p]
             for q in range(lo, hi):
+                # Branch-free: always write the slot, advance only on a first touch.
                 j = u_indices[q]
-                if acc[j] == 0.0:
-                    touched[n_touched] = j
-                    n_touched += 1
-                acc[j] += w * (np.float32(1.0) if binary else u_data[q])
+                a = acc[j]
+                touched[n_touched] = j
+                n_touched += a == 0.0
+                acc[j] = a + w * (np.float32(1.0) if binary else u_data[q])
     return n_touched
 
 

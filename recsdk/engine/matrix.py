@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import attrs
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -179,9 +180,14 @@ class UserItemMatrix:
     def transpose(self) -> UserItemMatrix:
         """The item x user matrix (same class, rows are items)."""
         indptr, indices, data = kernels._transpose(
-            self.indptr, self.indices, self.data, self.n_items
+            self.indptr, self.indices, self.data, self.n_items, numba.get_num_threads()
         )
         return UserItemMatrix(indptr, indices, data, self.n_items, self.n_users)
+
+    def relabeled(self, new_label: npt.NDArray[np.int32]) -> UserItemMatrix:
+        """Item ``j`` renamed ``new_label[j]`` (a permutation), rows sorted again."""
+        indices, data = kernels._relabel_columns(self.indptr, self.indices, self.data, new_label)
+        return UserItemMatrix(self.indptr, indices, data, self.n_users, self.n_items)
 
     def with_data(self, data: npt.NDArray[np.float32]) -> UserItemMatrix:
         """Same structure, other values."""
@@ -396,7 +402,8 @@ def summed_weights(
 
 def finish(summed: UserItemMatrix, weighting: Weighting, *, binary: bool) -> UserItemMatrix:
     """Cap, damp or binarize summed weights; keep only the positive ones."""
-    out = summed.prune(summed.data > 0)
+    positive = summed.data > 0
+    out = summed if positive.all() else summed.prune(positive)
     if binary:
         return out.with_data(np.ones(out.nnz, dtype=np.float32))
     data = out.data

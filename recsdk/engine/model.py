@@ -180,10 +180,12 @@ class ItemSimilarity:
         reference: float | None,
     ) -> _State:
         x = self._similarity_input(plain)
-        diag = np.bincount(
-            x.indices, weights=x.data.astype(np.float64) ** 2, minlength=x.n_items
-        ).astype(np.float64)
         popularity = np.bincount(x.indices, minlength=x.n_items).astype(np.float64)
+        diag = (
+            popularity
+            if self._binary_input()
+            else np.bincount(x.indices, weights=x.data.astype(np.float64) ** 2, minlength=x.n_items)
+        )
         found = self._run_topk(x, diag, popularity, np.arange(x.n_items, dtype=np.int32))
         return _State(
             plain=plain,
@@ -214,27 +216,22 @@ class ItemSimilarity:
         """
         if xt is not None and len(todo) * 8 < x.n_items:
             labels = np.arange(x.n_items, dtype=np.int32)
+            internal = labels
             xr = x
         else:
             labels = np.argsort(-popularity, kind="stable").astype(np.int32)
             internal = np.empty_like(labels)
             internal[labels] = np.arange(len(labels), dtype=np.int32)
-            xt = UserItemMatrix(x.indptr, internal[x.indices], x.data, x.n_users, x.n_items)
-            xt = xt.transpose()
-            xr = xt.transpose()  # rows sorted in the new labels: sequential accumulator access
-        internal = np.empty_like(labels)
-        internal[labels] = np.arange(len(labels), dtype=np.int32)
+            xr = x.relabeled(internal)  # rows sorted in the new labels: sequential access
+            xt = xr.transpose()
         internal_todo = internal[todo]
-        order = np.argsort(internal_todo, kind="stable")
+        order = np.argsort(internal_todo, kind="stable").astype(np.int64)
         measure, alpha, shrink, support = self._kernel_args()
-        found = kernels._topk_items(
+        return kernels._topk_items(  # type: ignore[no-any-return]
             xr.indptr, xr.indices, xr.data, xt.indptr, xt.indices, xt.data, diag[labels],
-            labels, internal_todo[order], self.n_neighbors + self.margin, measure, alpha,
-            shrink, support, self._binary_input(), _n_chunks(len(todo)),
+            labels, internal_todo[order], order, self.n_neighbors + self.margin, measure,
+            alpha, shrink, support, self._binary_input(), _n_chunks(len(todo)),
         )  # fmt: skip
-        back = np.empty_like(order)
-        back[order] = np.arange(len(order))
-        return tuple(a[back] for a in found)
 
     def partial_fit(self, new_data: InteractionsLike | UserItemMatrix | Any) -> ItemSimilarity:
         """Add new interactions and update only the neighbour lists they can change.
@@ -365,10 +362,7 @@ class ItemSimilarity:
     @staticmethod
     def _resolve_budget(x: UserItemMatrix) -> npt.NDArray[np.int64]:
         """Per item: users partial_fit may scan before recomputing is cheaper."""
-        lengths = x.row_lengths()
-        work = np.bincount(
-            x.indices, weights=np.repeat(lengths, lengths).astype(np.float64), minlength=x.n_items
-        )
+        work = kernels._item_work(x.indptr, x.indices, x.n_items)
         return (work * _RESOLVE_SHARE).astype(np.int64)
 
     def _rerank(

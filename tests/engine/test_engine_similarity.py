@@ -108,6 +108,26 @@ def test_never_the_item_itself_and_ties_by_index() -> None:
         assert i not in model.neighbors(i)[0]
 
 
+@pytest.mark.parametrize("chunks", [1, 2, 7, 200])
+def test_transpose_whatever_the_chunking(chunks: int) -> None:
+    m = random_matrix(np.random.default_rng(chunks), 60, 30, 0.2, max_value=5)
+    indptr, indices, data = kernels._transpose(m.indptr, m.indices, m.data, 30, chunks)
+    t = UserItemMatrix(indptr, indices, data, 30, 60)
+    np.testing.assert_array_equal(dense(t), dense(m).T)
+    for row in range(30):
+        assert np.all(np.diff(t.row(row)[0]) > 0)
+
+
+def test_relabeled_renames_items_and_keeps_rows_sorted() -> None:
+    rng = np.random.default_rng(9)
+    m = random_matrix(rng, 40, 50, 0.5, max_value=4)  # rows long enough for both sorts
+    new_label = rng.permutation(50).astype(np.int32)
+    r = m.relabeled(new_label)
+    np.testing.assert_array_equal(dense(r)[:, new_label], dense(m))
+    for user in range(40):
+        assert np.all(np.diff(r.row(user)[0]) > 0)
+
+
 def test_deterministic_whatever_the_chunking() -> None:
     rng = np.random.default_rng(4)
     m = random_matrix(rng, 80, 40, 0.1)
@@ -125,6 +145,7 @@ def test_deterministic_whatever_the_chunking() -> None:
             diag,
             labels,
             labels,
+            np.arange(40, dtype=np.int64),
             5,
             kernels._COSINE,
             0.0,
