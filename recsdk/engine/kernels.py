@@ -38,26 +38,28 @@ def _jit(*, parallel: bool = False, inline: bool = False) -> Any:
 def _prefetch_codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
     array_type = signature.args[0]
     array = context.make_array(array_type)(context, builder, args[0])
-    pointer = cgutils.get_item_pointer(
+    pointer = cgutils.get_item_pointer(  # type: ignore[no-untyped-call]
         context, builder, array_type, array, [args[1]], wraparound=False
     )
     i8_pointer = builder.bitcast(pointer, ir.IntType(8).as_pointer())
     i32 = ir.IntType(32)
     signature_ir = ir.FunctionType(ir.VoidType(), [i8_pointer.type, i32, i32, i32])
-    prefetch = cgutils.get_or_insert_function(builder.module, signature_ir, "llvm.prefetch.p0i8")
+    prefetch = cgutils.get_or_insert_function(  # type: ignore[no-untyped-call]
+        builder.module, signature_ir, "llvm.prefetch.p0i8"
+    )
     # Arguments: read (0), keep in all cache levels (3), data cache (1).
     builder.call(prefetch, [i8_pointer, i32(0), i32(3), i32(1)])
     return context.get_dummy_value()
 
 
-if numba.config.DISABLE_JIT:
+if numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
 
     def _prefetch(array: Any, index: Any) -> None:
         """A hint to the CPU; nothing to do in plain Python."""
 
 else:
 
-    @intrinsic  # type: ignore[misc]
+    @intrinsic
     def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
         """Ask the CPU to start loading ``array[index]`` into cache (no bounds check).
 

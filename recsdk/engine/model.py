@@ -181,11 +181,10 @@ class ItemSimilarity:
     ) -> _State:
         x = self._similarity_input(plain)
         popularity = np.bincount(x.indices, minlength=x.n_items).astype(np.float64)
-        diag = (
-            popularity
-            if self._binary_input()
-            else np.bincount(x.indices, weights=x.data.astype(np.float64) ** 2, minlength=x.n_items)
-        )
+        diag = popularity
+        if not self._binary_input():
+            squares = x.data.astype(np.float64) ** 2
+            diag = np.bincount(x.indices, weights=squares, minlength=x.n_items).astype(np.float64)
         found = self._run_topk(x, diag, popularity, np.arange(x.n_items, dtype=np.int32))
         return _State(
             plain=plain,
@@ -363,7 +362,7 @@ class ItemSimilarity:
     def _resolve_budget(x: UserItemMatrix) -> npt.NDArray[np.int64]:
         """Per item: users partial_fit may scan before recomputing is cheaper."""
         work = kernels._item_work(x.indptr, x.indices, x.n_items)
-        return (work * _RESOLVE_SHARE).astype(np.int64)
+        return np.asarray(work * _RESOLVE_SHARE, dtype=np.int64)
 
     def _rerank(
         self,
