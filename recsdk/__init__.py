@@ -24,6 +24,7 @@ from recsdk.events import Event, TypeCode
 if TYPE_CHECKING:
     from recsdk.datasets import synthetic_shop
     from recsdk.engine import EASE, ItemSimilarity, Weighting
+    from recsdk.recommender import Recommendation, Recommendations, Recommender
     from recsdk.store import AddResult, EventStore, Interactions
     from recsdk.tracking import AsyncTracker, Tracker
 
@@ -41,6 +42,9 @@ __all__ = [
     "InvalidItem",
     "ItemSimilarity",
     "NotFitted",
+    "Recommendation",
+    "Recommendations",
+    "Recommender",
     "RecsdkError",
     "SchemaMismatch",
     "StoreError",
@@ -60,6 +64,9 @@ _LAZY = {
     "EventStore": "recsdk.store",
     "Interactions": "recsdk.store",
     "ItemSimilarity": "recsdk.engine",
+    "Recommendation": "recsdk.recommender",
+    "Recommendations": "recsdk.recommender",
+    "Recommender": "recsdk.recommender",
     "Weighting": "recsdk.engine",
     "synthetic_shop": "recsdk.datasets",
 }

@@ -45,3 +45,14 @@ def test_the_package_ships_its_typing_marker_and_schema() -> None:
     files = resources.files("recsdk")
     assert files.joinpath("py.typed").is_file()
     assert files.joinpath("schema/event.schema.json").is_file()
+
+
+def test_the_recommender_loads_on_first_use() -> None:
+    code = (
+        "import sys, recsdk\n"
+        "print('recsdk.recommender' in sys.modules, 'cachetools' in sys.modules)\n"
+        "recsdk.Recommender, recsdk.Recommendation, recsdk.Recommendations\n"
+        "print('recsdk.recommender' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "True"]

@@ -1,0 +1,249 @@
+"""Recommendations for many users at once: the engine's parallel ``score_many`` plus the rules.
+
+Histories are the fitted model's affinities (as of the last fit or refresh) and purchases
+come from the serving state, so no per-user query is made. Scores get the same category
+boost as :meth:`Recommender.recommend`; items the rules do not allow are dropped, and a
+short row is completed like a single list (trending in the user's categories, trending,
+popular). Content blending and reasons naming an item are left to the single-user path;
+a :class:`RecommendationBatch` renders one user's list with reasons on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from recsdk.engine import UserItemMatrix
+from recsdk.errors import NotFitted
+from recsdk.recommender import lists
+from recsdk.recommender.profile import History
+from recsdk.recommender.reasons import render
+from recsdk.recommender.results import Recommendations
+from recsdk.recommender.rules import Pick, Picker, Rules
+from recsdk.recommender.scoring import score_history
+from recsdk.recommender.state import ServingState
+from recsdk.store import EventStore
+
+__all__ = ["RecommendationBatch", "recommend_batch"]
+
+_PREFERRED = 3
+# The reason of each entry of a batch, by code (``RecommendationBatch.reasons``).
+_REASONS = (lists.PERSONAL, "trending_in_category", "trending", "popular")
+IntArray = npt.NDArray[np.int32]
+
+
+@attrs.frozen(eq=False)
+class RecommendationBatch:
+    """The lists of many users: arrays, and :class:`Recommendations` on demand.
+
+    Attributes
+    ----------
+    user_ids:
+        The users, in the order of the rows.
+    items, scores:
+        ``(len(user_ids), k)`` item indices and scores; ``-1`` pads a row only when fewer
+        than ``k`` items are allowed at all.
+    reasons:
+        Why each item is there: 0 the shopper's history, 1 trending in one of their
+        categories, 2 trending, 3 popular.
+    """
+
+    user_ids: list[str]
+    items: IntArray
+    scores: npt.NDArray[np.float32]
+    reasons: npt.NDArray[np.int8]
+    _state: ServingState
+    _histories: UserItemMatrix
+    _purchases: UserItemMatrix | None
+    _rows: dict[str, int] = attrs.field(factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    def __iter__(self) -> Iterator[tuple[str, list[str]]]:
+        """``(user_id, item_ids)`` per user."""
+        names = self._state.items.ids
+        for user, row in zip(self.user_ids, self.items.tolist(), strict=True):
+            yield user, [names[i] for i in row if i >= 0]
+
+    def item_ids(self, user_id: str) -> list[str]:
+        """One user's item ids, best first."""
+        names = self._state.items.ids
+        return [names[i] for i in self.items[self._row(user_id)].tolist() if i >= 0]
+
+    def __getitem__(self, user_id: str) -> Recommendations:
+        """One user's list with catalog fields and reasons, as :meth:`Recommender.recommend`."""
+        row = self._row(user_id)
+        state = self._state
+        history = self._history(row)
+        share = state.collaborative_share(history.items)
+        scored = score_history(state, history.items, history.weights, share)
+        entries = zip(
+            self.items[row].tolist(), self.scores[row].tolist(), self.reasons[row], strict=True
+        )
+        picks: list[Pick] = [
+            (item, score, _REASONS[reason], -1) for item, score, reason in entries if item >= 0
+        ]
+        return Recommendations(render(state, lists.explain(history, scored, picks)))
+
+    def _history(self, row: int) -> History:
+        items, weights = self._histories.row(row)
+        order = np.argsort(-weights, kind="stable")
+        items = items[order]
+        bought = self._purchases.row(row)[0] if self._purchases is not None else items[:0]
+        actions = np.where(np.isin(items, bought), 6, 1).astype(np.int8)
+        affinity = weights[order].astype(np.float64)
+        return History(items, affinity, np.sort(items), bought, actions, {})
+
+    def _row(self, user_id: str) -> int:
+        if not self._rows:
+            self._rows.update((name, row) for row, name in enumerate(self.user_ids))
+        return self._rows[user_id]
+
+
+def recommend_batch(
+    state: ServingState,
+    store: EventStore,
+    user_ids: Iterable[str] | None,
+    k: int,
+    exclude_purchased: bool,
+    exclude_viewed: bool,
+    boost: float,
+) -> RecommendationBatch:
+    """See :meth:`Recommender.recommend_many`."""
+    model = state.similarity
+    if model is None:
+        raise NotFitted("recommend_many needs a model fitted on some events")
+    names, rows = _users(store, user_ids)
+    affinity = model.affinity()
+    histories = _rows(affinity, rows)
+    bought = _rows(state.purchases, rows) if state.purchases is not None else None
+    exclude = bought if exclude_purchased else None
+    fetch = k + 10
+    items, scores = model.score_many(
+        histories, k=fetch, exclude=exclude, exclude_history=exclude_viewed, fill=False
+    )
+    values = scores.astype(np.float64)
+    values[items < 0] = -np.inf
+    safe = np.where(items >= 0, items, 0)
+    inside = safe < len(state.eligible)
+    allowed = (items >= 0) & inside & state.eligible[np.where(inside, safe, 0)]
+    values[~allowed] = -np.inf
+    preferred = _preferences(state, histories)
+    if boost:
+        values = values * (1.0 + boost * preferred.lookup(state, safe))
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    top_items = np.take_along_axis(items, order, axis=1)
+    top_values = np.take_along_axis(values, order, axis=1)
+    top_items[~np.isfinite(top_values)] = -1
+    top_scores = np.where(np.isfinite(top_values), top_values, 0.0).astype(np.float32)
+    reasons = np.zeros(top_items.shape, dtype=np.int8)
+    short = np.flatnonzero((top_items < 0).any(axis=1))
+    for row in short.tolist():
+        _complete(state, histories, exclude, exclude_viewed, preferred, row, top_items, reasons)
+    top_scores[reasons > 0] = 0.0
+    return RecommendationBatch(names, top_items, top_scores, reasons, state, histories, bought)
+
+
+def _users(
+    store: EventStore, user_ids: Iterable[str] | None
+) -> tuple[list[str], npt.NDArray[np.int64]]:
+    known = store.user_index()
+    if user_ids is None:
+        pairs = [(name, ix) for ix, name, anonymous in known if not anonymous]
+    else:
+        index = {name: ix for ix, name, anonymous in known if not anonymous}
+        pairs = [(name, index.get(name, -1)) for name in user_ids]
+    names = [name for name, _ in pairs]
+    return names, np.asarray([ix for _, ix in pairs], dtype=np.int64)
+
+
+def _rows(matrix: UserItemMatrix, rows: npt.NDArray[np.int64]) -> UserItemMatrix:
+    """The given rows (rows outside the matrix, such as unknown users, are empty)."""
+    valid = (rows >= 0) & (rows < matrix.n_users)
+    safe = np.where(valid, rows, 0)
+    lengths = np.where(valid, matrix.indptr[safe + 1] - matrix.indptr[safe], 0)
+    indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    starts = np.repeat(matrix.indptr[safe] - indptr[:-1], lengths)
+    positions = np.arange(int(indptr[-1]), dtype=np.int64) + starts
+    return UserItemMatrix(
+        indptr, matrix.indices[positions], matrix.data[positions], len(rows), matrix.n_items
+    )
+
+
+@attrs.frozen(eq=False)
+class _Preferences:
+    """Each row's top categories and shares, as sorted ``row * n_codes + code`` keys."""
+
+    keys: npt.NDArray[np.int64]
+    shares: npt.NDArray[np.float64]
+    n_codes: int
+
+    def lookup(
+        self, state: ServingState, items: npt.NDArray[np.integer]
+    ) -> npt.NDArray[np.float64]:
+        """The share of each candidate's category in its row (0 when not preferred)."""
+        inside = items < len(state.items)
+        codes = np.where(inside, state.items.category[np.where(inside, items, 0)], -1)
+        rows = np.arange(items.shape[0], dtype=np.int64)[:, None]
+        keys = rows * self.n_codes + codes
+        if not len(self.keys):
+            return np.zeros(items.shape, dtype=np.float64)
+        where = np.clip(np.searchsorted(self.keys, keys), 0, len(self.keys) - 1)
+        hit = (self.keys[where] == keys) & (codes >= 0)
+        return np.where(hit, self.shares[where], 0.0)
+
+    def of_row(self, row: int) -> list[int]:
+        lo = np.searchsorted(self.keys, row * self.n_codes)
+        hi = np.searchsorted(self.keys, (row + 1) * self.n_codes)
+        codes = self.keys[lo:hi] - row * self.n_codes
+        return [int(c) for c in codes[np.argsort(-self.shares[lo:hi], kind="stable")]]
+
+
+def _preferences(state: ServingState, histories: UserItemMatrix) -> _Preferences:
+    n_codes = len(state.items.category_names) + 1
+    rows = np.repeat(np.arange(histories.n_users, dtype=np.int64), histories.row_lengths())
+    items = histories.indices
+    inside = items < len(state.items)
+    codes = np.where(inside, state.items.category[np.where(inside, items, 0)], -1)
+    described = codes >= 0
+    keys = rows[described] * n_codes + codes[described]
+    unique, inverse = np.unique(keys, return_inverse=True)
+    totals = np.bincount(inverse, weights=histories.data[described].astype(np.float64))
+    owners = unique // n_codes
+    row_totals = np.bincount(owners, weights=totals, minlength=histories.n_users)
+    shares = totals / np.where(row_totals[owners] > 0, row_totals[owners], 1.0)
+    order = np.lexsort((-shares, owners))
+    first = np.searchsorted(owners[order], owners[order], side="left")
+    rank = np.arange(len(order)) - first
+    kept = np.sort(order[rank < _PREFERRED])
+    return _Preferences(unique[kept], shares[kept], n_codes)
+
+
+def _complete(
+    state: ServingState,
+    histories: UserItemMatrix,
+    exclude: UserItemMatrix | None,
+    exclude_viewed: bool,
+    preferred: _Preferences,
+    row: int,
+    items: IntArray,
+    reasons: npt.NDArray[np.int8],
+) -> None:
+    """Fill one short row like a single list: its categories' trending, trending, popular."""
+    present = items[row][items[row] >= 0]
+    blocked = [present]
+    if exclude is not None:
+        blocked.append(exclude.row(row)[0])
+    if exclude_viewed:
+        blocked.append(histories.row(row)[0])
+    rules = Rules(k=items.shape[1], blocked=np.unique(np.concatenate(blocked)).astype(np.int32))
+    picker = Picker(rules, state.eligible, state.items.category)
+    lists.backfill(picker, state, preferred.of_row(row))
+    extra = picker.finish()[: items.shape[1] - len(present)]
+    have = len(present)
+    items[row, have : have + len(extra)] = [pick[0] for pick in extra]
+    reasons[row, have : have + len(extra)] = [_REASONS.index(pick[2]) for pick in extra]

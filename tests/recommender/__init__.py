@@ -1,0 +1,1 @@
+"""Tests of the Recommender facade (recsdk.recommender)."""
