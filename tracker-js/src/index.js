@@ -1,20 +1,22 @@
 /**
  * recsdk's browser tracker: `recsdk(command, ...)` is its one global name.
  *
- * Delivery: every event is written first to a queue in localStorage (memory when storage
- * fails), then sent in batches (10 events or 1 s) with fetch keepalive as text/plain; the
- * collector's answer removes the batch from the queue, a failure leaves it there for a
- * retry with capped backoff, here or on the next page, with the same event ids (the store
- * keeps each event id once). pagehide / hidden pages send the queue with sendBeacon.
- * A Web Lock keeps two tabs from sending the shared queue at the same time.
+ * Delivery: every event is written first to this page's queue in localStorage (memory when
+ * storage fails), then sent in batches (10 events or 1 s) with fetch keepalive as
+ * text/plain; the collector's answer removes the batch from the queue, a failure leaves it
+ * there for a retry with capped backoff. pagehide / hidden pages send the queue with
+ * sendBeacon and leave it stored: the next page takes over the queues that earlier pages
+ * left and sends them again, with the same event ids (the store keeps each event id once).
+ * Each page writes only its own queue, so tabs never overwrite each other's events
+ * (localStorage has no cross-tab locking) and never send each other's queue.
  * See docs/tracker-js.md.
  */
 import { uid } from './uid.js'
 
 const d = document
 const nav = navigator
-const script = d.currentScript
 const PREFIX = 'recsdk_'
+const QUEUE = 'q' + uid() // this page's queue: recsdk_q<id>
 const ITEM = 'data-recsdk-item'
 const REC = '[data-recsdk-rec]'
 // Numbers are written where they are used (one use each, fewer bytes): 200 events kept in
@@ -26,7 +28,7 @@ let base // the collector's URL, e.g. https://shop.example/recsdk
 let consent // 1 granted, 0 pending, -1 denied (also by Do-Not-Track); undefined until set
 let dnt // Do-Not-Track or Global Privacy Control, when the shop respects them
 let anon // the anonymous id, once tracking may store it
-let user // the user id; undefined until read from storage or given by identify
+let user = 0 // the user id (undefined: none); 0 until read from storage
 let pending = [] // events tracked before init or consent, in memory only
 let mem = [] // the queue, also when localStorage fails
 let session // "id.lastActivity" when localStorage fails
@@ -35,7 +37,8 @@ let busy // a batch is in flight from this tab, or it waits to retry
 let fails = 0
 let lastUrl
 let referrer = d.referrer
-let seen = [] // item ids whose data-recsdk-item view was sent on this page
+let seen = [] // item ids whose data-recsdk-item view was sent from this document
+const sent = new Set() // ids of events this page put on the wire (for the beacon to skip)
 
 /** Wrap a function so that no error of ours ever reaches the page. */
 const safe =
@@ -50,16 +53,17 @@ const listen = (type, f, capture) => addEventListener(type, safe(f), capture)
 
 const on = () => opts && consent > 0
 
+// localStorage as an object: undefined for a missing key (getItem would say null)
 const get = (k) => {
   try {
-    return localStorage.getItem(PREFIX + k)
+    return localStorage[PREFIX + k]
   } catch {}
 }
 
 /** Store `v` under `k` (remove it when null); return 1 when storage failed. */
 const set = (k, v) => {
   try {
-    v == null ? localStorage.removeItem(PREFIX + k) : localStorage.setItem(PREFIX + k, v)
+    v == null ? delete localStorage[PREFIX + k] : (localStorage[PREFIX + k] = v)
   } catch {
     return 1
   }
@@ -67,14 +71,21 @@ const set = (k, v) => {
 
 const load = () => {
   try {
-    return JSON.parse(get('q')) || mem
+    return JSON.parse(get(QUEUE)) || mem
   } catch {
     return mem
   }
 }
 
 // When storage is full, the stale stored queue is removed and memory is used.
-const save = (q) => (mem = q) && set('q', JSON.stringify(q)) && set('q')
+const save = (q) => (mem = q) && set(QUEUE, JSON.stringify(q)) && set(QUEUE)
+
+/** Call f with each of our keys in localStorage (recsdk_...). */
+const ours = (f) => {
+  try {
+    Object.keys(localStorage).map((k) => k.startsWith(PREFIX) && f(k))
+  } catch {}
+}
 
 const cookie = (v) =>
   (d.cookie = PREFIX + 'a=' + v + ';path=/;samesite=lax;max-age=' + (v ? 63072000 : 0))
@@ -94,7 +105,7 @@ const go = () => {
     anon = get('a') || d.cookie.match(/recsdk_a=(\w+)/)?.[1] || uid()
     set('a', anon)
     cookie(anon)
-    set('u', (user = user === undefined ? get('u') : user))
+    user === 0 ? (user = get('u')) : set('u', user)
     pending.splice(0).map(add)
   }
 }
@@ -102,7 +113,7 @@ const go = () => {
 /** Queue an event (stamped with ids) and send it at once or within 1 s. */
 const add = (e) => {
   const q = load()
-  q.push({ event_id: uid(), anonymous_id: anon, user_id: user || undefined, session_id: sessionId(), ...e })
+  q.push({ event_id: uid(), anonymous_id: anon, user_id: user, session_id: sessionId(), ...e })
   save(q.slice(-200))
   q.length < 10 ? later(1e3) : flush()
 }
@@ -132,22 +143,18 @@ const later = (ms) =>
     ms,
   ))
 
-const body = (batch) => JSON.stringify({ key: opts.key, batch, sent_at: Date.now() / 1e3 })
-
-const flush = () => {
-  const locks = nav.locks
-  on() &&
-    !busy &&
-    (locks
-      ? locks.request(PREFIX, { ifAvailable: true }, (lock) => lock && send()).catch(send)
-      : send())
-}
+const body = (batch) =>
+  JSON.stringify({
+    key: opts.key,
+    batch: batch.map((e) => sent.add(e.event_id) && e),
+    sent_at: Date.now() / 1e3,
+  })
 
 /** Send the head of the queue; remove it when the collector has handled it. */
-const send = async () => {
+const flush = async () => {
   const batch = load().slice(0, 20)
   let ok
-  if (batch[0]) {
+  if (on() && !busy && batch[0]) {
     busy = 1
     try {
       const b = body(batch)
@@ -160,7 +167,7 @@ const send = async () => {
       busy = fails = 0
       const ids = batch.map((e) => e.event_id)
       save(load().filter((e) => !ids.includes(e.event_id)))
-      load()[0] && later(0)
+      later(0) // the rest of the queue, if any
     } else
       setTimeout(
         safe(() => {
@@ -172,10 +179,13 @@ const send = async () => {
   }
 }
 
-/** The page is going away or hidden: hand the queue to sendBeacon (it stays queued). */
+/**
+ * The page is going away or hidden: hand to sendBeacon what is not on the wire yet (a
+ * batch in flight goes on with keepalive). It all stays queued until a fetch is answered.
+ */
 const beacon = () => {
   if (on()) {
-    const q = load()
+    const q = load().filter((e) => !sent.has(e.event_id))
     while (q[0] && nav.sendBeacon(base + '/events', body(q.splice(0, 20))));
   }
 }
@@ -186,13 +196,15 @@ const page = () => {
   if (url != lastUrl) {
     if (lastUrl) referrer = lastUrl
     lastUrl = url
-    seen = []
     track('page')
-    scan()
   }
 }
 
-/** A view for each data-recsdk-item outside a recommendation list, once a page. */
+/**
+ * A view for each data-recsdk-item outside a recommendation list, once a document: in a
+ * single-page app an item seen before is not counted again (an element the router has not
+ * replaced yet must not count for the new URL).
+ */
 const scan = () =>
   d.querySelectorAll(`[${ITEM}]`).forEach((el) => {
     const id = el.dataset.recsdkItem
@@ -247,10 +259,19 @@ const recommend = (o) => {
 const commands = {
   init(o) {
     if (!opts) {
-      base = o.endpoint || script.src.replace(/\/[^/]*$/, '')
+      base = o.endpoint
       dnt = o.respectDNT && (nav.doNotTrack == 1 || nav.globalPrivacyControl)
       consent = dnt ? -1 : (consent ?? (o.consent ? 0 : 1))
       opts = o
+      // Take over the queues that earlier pages left (or other tabs hold: then both send
+      // those events, and the store keeps each event id once). Sent once tracking may.
+      ours((k, v) => {
+        if (k[7] == 'q') {
+          v = localStorage[k]
+          delete localStorage[k]
+          save(load().concat(JSON.parse(v)))
+        }
+      })
       go()
       // Listeners on window: visibilitychange and click bubble up to it from the document.
       listen('pagehide', beacon)
@@ -262,12 +283,11 @@ const commands = {
         push.apply(this, arguments)
         safe(page)()
       }
-      new MutationObserver(safe(scan)).observe(d, {
-        subtree: true,
-        childList: true,
-        attributeFilter: [ITEM],
-      })
       page()
+      // Elements that come later (the rest of the page, SPA routes): a look every second
+      // costs the page less than a MutationObserver's call on every change would.
+      scan()
+      setInterval(safe(scan), 1e3)
     }
   },
   consent(v) {
@@ -276,14 +296,14 @@ const commands = {
       pending = []
       mem = []
       anon = undefined
-      ;[...'ausq'].map((k) => set(k))
+      ours((k) => delete localStorage[k])
       cookie('')
     }
     go()
   },
   identify(u) {
-    user = u
-    on() && set('u', u)
+    user = u || undefined
+    on() && set('u', user)
     u && track('x-identify')
   },
   search(p) {

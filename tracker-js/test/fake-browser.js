@@ -1,5 +1,5 @@
 // A small fake of the browser APIs the tracker uses, to run the built file in Node's vm.
-// Pages ("tabs") made from one Shared see the same localStorage, cookies and Web Locks.
+// Pages ("tabs") made from one Shared see the same localStorage and cookies.
 // Timers and Date are the test's (node:test mock.timers), read when a page is made.
 import { readFileSync } from 'node:fs'
 import vm from 'node:vm'
@@ -14,7 +14,6 @@ export class Shared {
     this.cookies = new Map()
     this.storageBroken = false // getItem/setItem throw, as in some private modes
     this.storageFull = false // setItem throws QuotaExceededError
-    this.held = false // the Web Lock
     this.requests = [] // every fetch and beacon, in order
     this.answer = () => 200 // a status for each fetch, or throw to fail the network
   }
@@ -23,33 +22,53 @@ export class Shared {
     return this.requests.flatMap((r) => r.body.batch)
   }
 
+  /** The events of every page's stored queue (recsdk_q<page id>). */
   queue() {
-    return JSON.parse(this.storage.get('recsdk_q') || '[]')
+    return [...this.storage]
+      .filter(([k]) => k.startsWith('recsdk_q'))
+      .flatMap(([, v]) => JSON.parse(v))
   }
 }
 
-class Storage {
-  constructor(shared) {
-    this.s = shared
+/** localStorage: keys as properties, as browsers have it (the tracker reads it so). */
+function storage(shared) {
+  const check = (writing) => {
+    if (shared.storageBroken) throw new Error('SecurityError')
+    if (writing && shared.storageFull) throw new Error('QuotaExceededError')
   }
-  getItem(k) {
-    if (this.s.storageBroken) throw new Error('SecurityError')
-    return this.s.storage.has(k) ? this.s.storage.get(k) : null
-  }
-  setItem(k, v) {
-    if (this.s.storageBroken) throw new Error('SecurityError')
-    if (this.s.storageFull) throw new Error('QuotaExceededError')
-    this.s.storage.set(k, String(v))
-  }
-  removeItem(k) {
-    if (this.s.storageBroken) throw new Error('SecurityError')
-    this.s.storage.delete(k)
-  }
+  return new Proxy(
+    {},
+    {
+      get(_, k) {
+        check()
+        return shared.storage.get(k)
+      },
+      set(_, k, v) {
+        check(true)
+        shared.storage.set(k, String(v))
+        return true
+      },
+      deleteProperty(_, k) {
+        check()
+        shared.storage.delete(k)
+        return true
+      },
+      ownKeys() {
+        check()
+        return [...shared.storage.keys()]
+      },
+      getOwnPropertyDescriptor(_, k) {
+        return shared.storage.has(k)
+          ? { value: shared.storage.get(k), enumerable: true, configurable: true, writable: true }
+          : undefined
+      },
+    },
+  )
 }
 
 /**
  * A page that loaded the tracker. `options.before(win)` runs before the script (a stub,
- * calls); `options.locks: false` leaves navigator.locks out (http pages).
+ * calls).
  */
 export function page(shared = new Shared(), options = {}) {
   const listeners = {}
@@ -58,7 +77,6 @@ export function page(shared = new Shared(), options = {}) {
     location: { href: url },
     document: {
       referrer: options.referrer ?? 'https://search.example/',
-      currentScript: { src: options.src || 'https://shop.example/recsdk/recsdk.js' },
       hidden: false,
       readyState: 'complete',
       get cookie() {
@@ -80,26 +98,13 @@ export function page(shared = new Shared(), options = {}) {
         shared.requests.push({ kind: 'beacon', url: u, body: JSON.parse(body) })
         return true
       },
-      ...(options.locks !== false && {
-        locks: {
-          async request(name, opts, callback) {
-            if (shared.held) return callback(null)
-            shared.held = true
-            try {
-              return await callback({ name })
-            } finally {
-              shared.held = false
-            }
-          },
-        },
-      }),
     },
     history: {
       pushState(state, title, to) {
         win.location.href = new URL(to, win.location.href).href
       },
     },
-    localStorage: new Storage(shared),
+    localStorage: storage(shared),
     MutationObserver: class {
       observe() {}
     },
@@ -120,6 +125,7 @@ export function page(shared = new Shared(), options = {}) {
       return { status, json: async () => ({}) }
     },
     setTimeout: globalThis.setTimeout,
+    setInterval: globalThis.setInterval,
     clearTimeout: globalThis.clearTimeout,
     Date: globalThis.Date,
     crypto: globalThis.crypto,
