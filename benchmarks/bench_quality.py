@@ -60,7 +60,8 @@ class ImplicitModel:
 
 
 def _similarity(measure: str, alpha: float, weighting: Weighting) -> ItemSimilarity:
-    return ItemSimilarity(measure=measure, alpha=alpha, weighting=weighting)  # type: ignore[arg-type]
+    """A measure alone: no trend term, so that rows compare the measures themselves."""
+    return ItemSimilarity(measure=measure, alpha=alpha, weighting=weighting, trend_weight=0.0)  # type: ignore[arg-type]
 
 
 def _models(dataset: str) -> list[tuple[str, Callable[[], Any]]]:
@@ -80,11 +81,12 @@ def _models(dataset: str) -> list[tuple[str, Callable[[], Any]]]:
         rows.append((f"recsdk {measure}", partial(_similarity, measure, alpha, no_decay)))
     decayed = Weighting(half_life_days=30)
     rows.append(("recsdk jaccard + decay 30d", partial(_similarity, "jaccard", 0.0, decayed)))
-    rows.append(("recsdk DEFAULT (bm25 + decay 30d)", ItemSimilarity))
-    rows.append(("recsdk EASE l2=100/500", partial(EASE, l2=l2, weighting=no_decay)))
-    capped = Weighting(cap=5.0, half_life_days=30)
+    rows.append(("recsdk DEFAULT (bm25, decay 3d, trend .8/14d)", ItemSimilarity))
+    plain_ease = partial(EASE, l2=l2, weighting=no_decay, trend_weight=0.0)
+    rows.append(("recsdk EASE l2=100/500", plain_ease))
+    capped = Weighting(cap=5.0, half_life_days=14)
     rows.append(
-        ("recsdk EASE l2=100/500 + cap 5 + decay 30d", partial(EASE, l2=l2, weighting=capped))
+        ("recsdk EASE + cap 5, decay 14d, trend .3/14d", partial(EASE, l2=l2, weighting=capped))
     )
     return rows
 

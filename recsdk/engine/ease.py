@@ -41,25 +41,33 @@ class EASE:
         scoring.
     max_items:
         Refuse catalogs larger than this (the model is ``n_items ** 2`` floats).
+    trend_weight, trend_half_life_days:
+        The trend term added to a user's scores (scaled so that the best is 1), as for
+        :class:`~recsdk.engine.model.ItemSimilarity`; 0 turns it off.
     """
 
     l2: float = 100.0
     binary: bool = True
     weighting: Weighting = attrs.field(factory=Weighting)
     max_items: int = 20_000
+    trend_weight: float = 0.3
+    trend_half_life_days: float | None = 14.0
 
     _weights: npt.NDArray[np.float32] | None = attrs.field(default=None, init=False)
     _affinity: UserItemMatrix | None = attrs.field(default=None, init=False)
     _popular: npt.NDArray[np.int32] | None = attrs.field(default=None, init=False)
+    _prior: npt.NDArray[np.float64] | None = attrs.field(default=None, init=False)
 
     def fit(self, data: Any) -> EASE:
         """Learn the item-item weights from interactions or a user x item matrix."""
-        if isinstance(data, UserItemMatrix):
-            plain, decayed = data, None
-        elif hasattr(data, "tocsr"):
-            plain, decayed = UserItemMatrix.from_scipy(data), None
+        if isinstance(data, UserItemMatrix) or hasattr(data, "tocsr"):
+            plain = data if isinstance(data, UserItemMatrix) else UserItemMatrix.from_scipy(data)
+            decayed, trend = None, matrix.column_sums(plain)
         else:
-            plain, decayed = matrix.summed_weights(data, self.weighting)
+            reference = matrix.reference_time(data, self.weighting)
+            weighting = attrs.evolve(self.weighting, reference_time=reference)
+            plain, decayed = matrix.summed_weights(data, weighting)
+            trend = matrix.item_trend(data, weighting, self.trend_half_life_days, reference)
         if plain.n_items > self.max_items:
             raise ValueError(f"{plain.n_items} items: EASE is dense, max_items={self.max_items}")
         x = matrix.finish(plain, self.weighting, binary=self.binary)
@@ -67,6 +75,7 @@ class EASE:
         self._affinity = matrix.finish(decayed or plain, self.weighting, binary=False)
         counts = np.bincount(x.indices, minlength=x.n_items)
         self._popular = np.argsort(-counts, kind="stable").astype(np.int32)
+        self._prior = matrix.trend_prior(trend, self.trend_weight)[0]
         return self
 
     def _solve(self, x: UserItemMatrix) -> npt.NDArray[np.float32]:
@@ -105,14 +114,22 @@ class EASE:
         k: int = 10,
         exclude: npt.ArrayLike | None = None,
         exclude_history: bool = True,
+        trend: bool = True,
     ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
-        """Top ``k`` items for a history: ``sum_h weight_h * B[h, :]``; ties by popularity."""
+        """Top ``k`` items for a history: ``sum_h weight_h * B[h, :]``; ties by popularity.
+
+        With a ``trend_weight`` (and ``trend``) the sums are scaled so that the best is 1
+        and each item's trend term is added.
+        """
         b = self._fitted()
         hist = np.atleast_1d(np.asarray(history, dtype=np.int64))
         w = np.ones(len(hist)) if weights is None else np.atleast_1d(np.asarray(weights, float))
         known = (hist >= 0) & (hist < b.shape[0])
         hist, w = hist[known], w[known]
         scores = (w.astype(np.float32) @ b[hist]) if len(hist) else np.zeros(b.shape[0])
+        if trend and self._prior is not None and self.trend_weight > 0:
+            best = float(scores.max(initial=0.0))
+            scores = scores * (1.0 / best if best > 0 else 0.0) + self._prior
         allowed = np.ones(b.shape[0], dtype=bool)
         if exclude_history:
             allowed[hist] = False
@@ -130,7 +147,7 @@ class EASE:
         self, item: int, k: int = 10, *, exclude: npt.ArrayLike | None = None
     ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
         """The ``k`` items with the largest weight from ``item`` (never ``item`` itself)."""
-        return self.score([item], k=k, exclude=exclude)
+        return self.score([item], k=k, exclude=exclude, trend=False)
 
     def recommend(
         self, user: int, k: int = 10, *, exclude_seen: bool = True
@@ -148,12 +165,13 @@ class EASE:
         """Write the weights and the popularity order (``.npz``, no pickle)."""
         b = self._fitted()
         assert self._popular is not None
-        config = {"l2": self.l2, "binary": self.binary, "max_items": self.max_items}
-        config["weighting"] = self.weighting.to_dict()  # type: ignore[assignment]
+        config = attrs.asdict(self, filter=lambda a, _: a.init, recurse=False)
+        config["weighting"] = self.weighting.to_dict()
         np.savez(
             path,
             weights=b,
             popular=self._popular,
+            prior=self._prior if self._prior is not None else np.zeros(b.shape[0]),
             config=np.asarray(json.dumps(config)),
             format=np.asarray(_FORMAT),
         )
@@ -171,6 +189,7 @@ class EASE:
         model = cls(**config)
         model._weights = arrays["weights"]
         model._popular = arrays["popular"]
+        model._prior = arrays.get("prior", np.zeros(model._weights.shape[0]))
         model._affinity = UserItemMatrix(
             np.zeros(1, np.int64), np.empty(0, np.int32), np.empty(0, np.float32), 0, 0
         )

@@ -556,12 +556,15 @@ def _emit_top(heap_s, heap_i, size, row, out_i, out_s):  # type: ignore[no-untyp
 
 
 @_jit()
-def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, k, fill):  # type: ignore[no-untyped-def]
+def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending, k, fill):  # type: ignore[no-untyped-def]
     """Top ``k`` items for one history: ``score(j) = sum_h w_h * sim(h, j)``.
 
-    Only items with a positive score and not in ``excluded`` (sorted) are candidates; with
-    ``fill`` the rest of the ``k`` slots take the most popular allowed items (score 0).
-    Sums run in history order, as in :func:`_score_many`.
+    Only items with a positive score and not in ``excluded`` (sorted) are candidates. With
+    a trend term (``trending``, the items with a positive ``prior``, best first, is not
+    empty) scores are scaled so that the best is 1 and ``prior[j]`` is added, and trending
+    items outside the neighbours compete with ``prior[j]`` alone. With ``fill`` the rest of
+    the ``k`` slots take the most popular allowed items (score 0). Sums run in history
+    order, as in :func:`_score_many`.
     """
     width = nbr.shape[1]
     n = 0
@@ -578,10 +581,9 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, k, fill):  # typ
             vals[n] = w * nbr_score[item, c]
             n += 1
     order = np.argsort(cand[:n], kind="mergesort")
-    heap_s = np.empty(k, dtype=np.float64)
-    heap_i = np.empty(k, dtype=np.int32)
-    heap_a = np.empty(k, dtype=np.float32)
-    size = 0
+    union = np.empty(n, dtype=np.int32)
+    totals = np.empty(n, dtype=np.float64)
+    m = 0
     t = 0
     while t < n:
         j = cand[order[t]]
@@ -589,8 +591,27 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, k, fill):  # typ
         while t < n and cand[order[t]] == j:
             total += vals[order[t]]
             t += 1
-        if total > 0.0 and k > 0 and not _contains(excluded, j):
-            size = _heap_push(heap_s, heap_i, heap_a, size, k, total, j, 0.0)
+        union[m] = j
+        totals[m] = total
+        m += 1
+    scale = _keep_eligible(union, totals, m, excluded, trending)
+    heap_s = np.empty(k, dtype=np.float64)
+    heap_i = np.empty(k, dtype=np.int32)
+    heap_a = np.empty(k, dtype=np.float32)
+    size = 0
+    for c in range(m):
+        j = union[c]
+        if totals[c] > 0.0 and k > 0:
+            size = _heap_push(heap_s, heap_i, heap_a, size, k, totals[c] * scale + prior[j], j, 0.0)
+    offered = 0
+    for p in range(trending.shape[0]):
+        if offered >= k:
+            break
+        j = trending[p]
+        if _contains(union[:m], j) or _contains(excluded, j):
+            continue
+        size = _heap_push(heap_s, heap_i, heap_a, size, k, prior[j], j, 0.0)
+        offered += 1
     out_i = np.full((1, k), -1, dtype=np.int32)
     out_s = np.zeros((1, k), dtype=np.float32)
     _emit_top(heap_s, heap_i, size, 0, out_i, out_s)
@@ -599,10 +620,28 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, k, fill):  # typ
     return out_i[0, :size], out_s[0, :size]
 
 
+@_jit()
+def _keep_eligible(items, totals, n, excluded, trending):  # type: ignore[no-untyped-def]
+    """Zero the totals of excluded items; the factor to apply to the others' scores.
+
+    The factor is 1, or with a trend term 1 / the best eligible total, so that the trend
+    weighs the same against every user's best recommendation.
+    """
+    best = 0.0
+    for c in range(n):
+        if totals[c] > 0.0 and _contains(excluded, items[c]):
+            totals[c] = 0.0
+        best = max(best, totals[c])
+    if trending.shape[0] == 0:
+        return 1.0
+    return 1.0 / best if best > 0.0 else 0.0
+
+
 @_jit(parallel=True)
 def _score_many(  # type: ignore[no-untyped-def]
-    nbr, nbr_score, h_indptr, h_items, h_w, x_indptr, x_items, popular, k, fill, n_chunks
-):
+    nbr, nbr_score, h_indptr, h_items, h_w, x_indptr, x_items, popular, prior, trending, k,
+    fill, n_chunks,
+):  # fmt: skip
     """:func:`_score_one` for many histories (CSR), in parallel; rows padded with -1."""
     n_items = nbr.shape[0]
     width = nbr.shape[1]
@@ -613,6 +652,7 @@ def _score_many(  # type: ignore[no-untyped-def]
         acc = np.zeros(n_items, dtype=np.float64)
         mark = np.full(n_items, -1, dtype=np.int64)
         touched = np.empty(n_items, dtype=np.int32)
+        totals = np.empty(n_items, dtype=np.float64)
         heap_s = np.empty(k, dtype=np.float64)
         heap_i = np.empty(k, dtype=np.int32)
         heap_a = np.empty(k, dtype=np.float32)
@@ -630,14 +670,27 @@ def _score_many(  # type: ignore[no-untyped-def]
                         touched[n_touched] = j
                         n_touched += 1
                     acc[j] += w * nbr_score[item, c]
+            for q in range(n_touched):
+                j = touched[q]
+                totals[q] = acc[j]
+                acc[j] = 0.0
             excluded = x_items[x_indptr[r] : x_indptr[r + 1]]
+            scale = _keep_eligible(touched, totals, n_touched, excluded, trending)
             size = 0
             for q in range(n_touched):
                 j = touched[q]
-                total = acc[j]
-                acc[j] = 0.0
-                if total > 0.0 and k > 0 and not _contains(excluded, j):
-                    size = _heap_push(heap_s, heap_i, heap_a, size, k, total, j, 0.0)
+                if totals[q] > 0.0 and k > 0:
+                    sc = totals[q] * scale + prior[j]
+                    size = _heap_push(heap_s, heap_i, heap_a, size, k, sc, j, 0.0)
+            offered = 0
+            for p in range(trending.shape[0]):
+                if offered >= k:
+                    break
+                j = trending[p]
+                if mark[j] == r or _contains(excluded, j):
+                    continue
+                size = _heap_push(heap_s, heap_i, heap_a, size, k, prior[j], j, 0.0)
+                offered += 1
             _emit_top(heap_s, heap_i, size, r, out_i, out_s)
             if fill:
                 _fill_popular(out_i, out_s, r, size, k, excluded, popular)

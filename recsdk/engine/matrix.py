@@ -29,7 +29,11 @@ __all__ = [
     "Weighting",
     "bot_users",
     "build_matrix",
+    "column_sums",
     "event_weights",
+    "item_trend",
+    "reference_time",
+    "trend_prior",
 ]
 
 _T = TypeCode
@@ -367,37 +371,106 @@ def summed_weights(
     The second matrix is ``None`` when the weighting has no decay. Both have the same
     structure. Sums may be zero or negative (a refund after a purchase).
     """
+    users, items, weights, stamps = _kept_events(interactions, weighting)
+    n_users, n_items = int(interactions.n_users), int(interactions.n_items)
+    plain = UserItemMatrix.from_coo(users, items, weights, n_users=n_users, n_items=n_items)
+    if weighting.half_life_days is None or stamps is None:
+        return plain, None
+    reference = weighting.reference_time
+    if reference is None:
+        reference = float(stamps.max()) if len(stamps) else 0.0
+    decay = decay_factors(stamps, weighting.half_life_days, reference)
+    decayed = UserItemMatrix.from_coo(
+        users, items, weights * decay, n_users=n_users, n_items=n_items
+    )
+    return plain, decayed
+
+
+def item_trend(
+    interactions: InteractionsLike,
+    weighting: Weighting,
+    half_life_days: float | None,
+    reference_time: float | None,
+) -> npt.NDArray[np.float64]:
+    """How much each item is bought and viewed lately: its decayed, type-weighted events.
+
+    A rating counts as one event of its type whatever its value: a low rating is still
+    attention. Events of bots and events with a negative weight count nothing; without
+    timestamps or a half-life every event counts fully. ``reference_time`` ``None``: the
+    newest event.
+    """
+    _, items, weights, stamps = _kept_events(interactions, weighting, ratings=False)
+    weights = np.maximum(weights, 0.0)
+    if half_life_days is not None and stamps is not None and len(stamps):
+        reference = float(stamps.max()) if reference_time is None else reference_time
+        weights = weights * decay_factors(stamps, half_life_days, reference)
+    return np.bincount(items, weights=weights, minlength=int(interactions.n_items)).astype(
+        np.float64
+    )
+
+
+def reference_time(interactions: Any, weighting: Weighting) -> float | None:
+    """The time ages are measured from: the weighting's, else the newest event's."""
+    if weighting.reference_time is not None:
+        return weighting.reference_time
+    stamps = getattr(interactions, "timestamps", None)
+    if stamps is None:
+        return None
+    return float(np.asarray(stamps, dtype=np.float64).max(initial=0.0))
+
+
+def column_sums(m: UserItemMatrix) -> npt.NDArray[np.float64]:
+    """Per item: the sum of its positive weights (a matrix's stand-in for the trend)."""
+    positive = np.maximum(m.data, np.float32(0)).astype(np.float64)
+    return np.bincount(m.indices, weights=positive, minlength=m.n_items).astype(np.float64)
+
+
+def trend_prior(
+    trend: npt.NDArray[np.float64], weight: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int32]]:
+    """Scoring's trend term: ``weight * trend / max(trend)``, and the items in its order.
+
+    The order lists only items with a positive term, best first (ties by index); it is empty
+    when ``weight`` is 0, which turns the term off.
+    """
+    top = float(trend.max(initial=0.0))
+    if weight <= 0 or top <= 0:
+        return np.zeros(len(trend), dtype=np.float64), np.empty(0, dtype=np.int32)
+    prior = weight * np.maximum(trend, 0.0) / top
+    order = np.argsort(-prior, kind="stable").astype(np.int32)
+    return prior, order[prior[order] > 0]
+
+
+def _kept_events(
+    interactions: InteractionsLike, weighting: Weighting, *, ratings: bool = True
+) -> tuple[
+    npt.NDArray[np.int32],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64] | None,
+]:
+    """Users, items, weights and timestamps of the events that count (weight != 0, no bot).
+
+    ``ratings``: a ``rate`` event weighs its value times its type's weight (else the latter).
+    """
     users = np.asarray(interactions.users, dtype=np.int32)
     items = np.asarray(interactions.items, dtype=np.int32)
     types = getattr(interactions, "types", None)
-    values = getattr(interactions, "values", None)
+    values = getattr(interactions, "values", None) if ratings else None
     timestamps = getattr(interactions, "timestamps", None)
     weights = event_weights(len(users), types, values, weighting.type_weights)
-    n_users, n_items = int(interactions.n_users), int(interactions.n_items)
     keep = weights != 0
     if weighting.max_events_per_minute is not None or weighting.max_events_percentile is not None:
         bots = bot_users(
             users,
             timestamps,
-            n_users,
+            int(interactions.n_users),
             max_events_per_minute=weighting.max_events_per_minute,
             max_events_percentile=weighting.max_events_percentile,
         )
         keep &= ~bots[users]
-    plain = UserItemMatrix.from_coo(
-        users[keep], items[keep], weights[keep], n_users=n_users, n_items=n_items
-    )
-    if weighting.half_life_days is None or timestamps is None:
-        return plain, None
-    stamps = np.asarray(timestamps, dtype=np.float64)
-    reference = weighting.reference_time
-    if reference is None:
-        reference = float(stamps.max()) if len(stamps) else 0.0
-    decay = decay_factors(stamps[keep], weighting.half_life_days, reference)
-    decayed = UserItemMatrix.from_coo(
-        users[keep], items[keep], weights[keep] * decay, n_users=n_users, n_items=n_items
-    )
-    return plain, decayed
+    stamps = None if timestamps is None else np.asarray(timestamps, dtype=np.float64)[keep]
+    return users[keep], items[keep], weights[keep], stamps
 
 
 def finish(summed: UserItemMatrix, weighting: Weighting, *, binary: bool) -> UserItemMatrix:

@@ -97,6 +97,14 @@ class ItemSimilarity:
         (:class:`~recsdk.engine.matrix.Weighting`).
     bm25_k1, bm25_b:
         Parameters of the ``"bm25"`` weighting.
+    trend_weight:
+        How much what is selling now counts when scoring a user: the user's neighbour
+        scores are scaled so that the best is 1, then ``trend_weight`` times each item's
+        trend (recent, decayed, type-weighted events, scaled so that the top item's is 1)
+        is added. 0 turns it off (scores are then the plain neighbour sums).
+    trend_half_life_days:
+        Half-life of an event's contribution to its item's trend; ``None``: every event
+        counts fully (plain popularity).
     margin:
         Extra candidates kept per item beyond ``n_neighbors`` (not served), which lets
         :meth:`partial_fit` skip more items.
@@ -108,10 +116,12 @@ class ItemSimilarity:
     shrinkage: float = 0.0
     min_support: float = 0.0
     binary: bool = True
-    weighting: Weighting = attrs.field(factory=lambda: Weighting(half_life_days=30.0))
+    weighting: Weighting = attrs.field(factory=lambda: Weighting(half_life_days=3.0))
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     margin: int = 0
+    trend_weight: float = 0.8
+    trend_half_life_days: float | None = 14.0
 
     _state: _State | None = attrs.field(default=None, init=False, repr=False)
 
@@ -123,6 +133,10 @@ class ItemSimilarity:
     def __attrs_post_init__(self) -> None:
         if self.n_neighbors < 1 or self.margin < 0:
             raise ValueError("n_neighbors must be >= 1 and margin >= 0")
+        if self.trend_weight < 0:
+            raise ValueError("trend_weight must be >= 0")
+        if self.trend_half_life_days is not None and self.trend_half_life_days <= 0:
+            raise ValueError("trend_half_life_days must be positive")
 
     # ------------------------------------------------------------------ fitting
 
@@ -142,24 +156,28 @@ class ItemSimilarity:
         ItemSimilarity
             ``self``.
         """
-        plain, decayed, reference = self._summed(data)
-        self._state = self._compute(plain, decayed, reference)
+        plain, decayed, reference, trend = self._summed(data)
+        self._state = self._compute(plain, decayed, reference, trend)
         return self
 
     def _summed(
-        self, data: Any
-    ) -> tuple[UserItemMatrix, npt.NDArray[np.float32] | None, float | None]:
-        if isinstance(data, UserItemMatrix):
-            return data, None, None
-        if hasattr(data, "tocsr"):
-            return UserItemMatrix.from_scipy(data), None, None
-        plain, decayed = matrix.summed_weights(data, self.weighting)
-        reference = None
-        if decayed is not None:
-            stamps = np.asarray(data.timestamps, dtype=np.float64)
-            given = self.weighting.reference_time
-            reference = given if given is not None else float(stamps.max(initial=0.0))
-        return plain, (decayed.data if decayed is not None else None), reference
+        self, data: Any, reference: float | None = None
+    ) -> tuple[
+        UserItemMatrix, npt.NDArray[np.float32] | None, float | None, npt.NDArray[np.float64]
+    ]:
+        """Summed weights, decayed ones, the reference time and the items' trend.
+
+        ``reference`` (a fitted model's) overrides the weighting's and the newest event.
+        """
+        if isinstance(data, UserItemMatrix) or hasattr(data, "tocsr"):
+            m = data if isinstance(data, UserItemMatrix) else UserItemMatrix.from_scipy(data)
+            return m, None, None, matrix.column_sums(m)
+        if reference is None:
+            reference = matrix.reference_time(data, self.weighting)
+        weighting = attrs.evolve(self.weighting, reference_time=reference)
+        plain, decayed = matrix.summed_weights(data, weighting)
+        trend = matrix.item_trend(data, weighting, self.trend_half_life_days, reference)
+        return plain, (decayed.data if decayed is not None else None), reference, trend
 
     def _similarity_input(self, plain: UserItemMatrix) -> UserItemMatrix:
         x = matrix.finish(plain, self.weighting, binary=self.binary)
@@ -178,6 +196,7 @@ class ItemSimilarity:
         plain: UserItemMatrix,
         decayed: npt.NDArray[np.float32] | None,
         reference: float | None,
+        trend: npt.NDArray[np.float64],
     ) -> _State:
         x = self._similarity_input(plain)
         popularity = np.bincount(x.indices, minlength=x.n_items).astype(np.float64)
@@ -192,6 +211,7 @@ class ItemSimilarity:
             reference_time=reference,
             diag=diag,
             popularity=popularity,
+            trend=trend,
             neighbors=found[0],
             scores=found[1],
             cooc=found[2],
@@ -254,7 +274,7 @@ class ItemSimilarity:
             ``self``.
         """
         state = self._fitted()
-        delta, delta_decayed = self._delta(new_data, state)
+        delta, delta_decayed, delta_trend = self._delta(new_data, state)
         n_users = max(state.plain.n_users, delta.n_users)
         n_items = max(state.plain.n_items, delta.n_items)
         old = _grown(state.plain, n_users, n_items)
@@ -268,32 +288,27 @@ class ItemSimilarity:
         )  # fmt: skip
         plain = UserItemMatrix(merged[0], merged[1], merged[2], n_users, n_items)
         decayed = merged[3] if state.decayed is not None else None
-        if self._global_weighting():
-            self._state = self._compute(plain, decayed, state.reference_time)
-            return self
-        updated = self._update(state, plain, merged[4], delta, n_items)
+        trend = _grown_vector(state.trend, n_items) + _grown_vector(delta_trend, n_items)
+        updated = None
+        if not self._global_weighting():
+            updated = self._update(state, plain, merged[4], delta, n_items)
         if updated is None:
-            self._state = self._compute(plain, decayed, state.reference_time)
-            return self
+            updated = self._compute(plain, decayed, state.reference_time, trend)
         updated.decayed = decayed
+        updated.trend = trend
         self._state = updated
         return self
 
     def _delta(
         self, data: Any, state: _State
-    ) -> tuple[UserItemMatrix, npt.NDArray[np.float32] | None]:
-        if isinstance(data, UserItemMatrix) or hasattr(data, "tocsr"):
-            delta = data if isinstance(data, UserItemMatrix) else UserItemMatrix.from_scipy(data)
-            if state.decayed is not None:
-                raise ValueError("a decayed model takes interactions with timestamps")
-            return delta, None
-        weighting = self.weighting
-        if state.reference_time is not None:
-            weighting = attrs.evolve(weighting, reference_time=state.reference_time)
-        plain, decayed = matrix.summed_weights(data, weighting)
+    ) -> tuple[UserItemMatrix, npt.NDArray[np.float32] | None, npt.NDArray[np.float64]]:
+        """New interactions summed like the fitted ones (same reference time)."""
+        plain, decayed, _, trend = self._summed(data, state.reference_time)
         if (decayed is None) != (state.decayed is None):
+            if isinstance(data, UserItemMatrix) or hasattr(data, "tocsr"):
+                raise ValueError("a decayed model takes interactions with timestamps")
             raise ValueError("new interactions must have timestamps like the first ones")
-        return plain, (decayed.data if decayed is not None else None)
+        return plain, decayed, trend
 
     def _binary_input(self) -> bool:
         """Whether the similarity input is 0/1."""
@@ -354,6 +369,7 @@ class ItemSimilarity:
             cooc=_grown_rows(state.cooc, n_items, 0),
             cut_score=_grown_vector(state.cut_score, n_items, -np.inf),
             cut_item=_grown_vector(state.cut_item, n_items, -1),
+            trend=state.trend,  # partial_fit sets the new one
         )
         self._rerank(new_state, d_old, rows, old_rows, moved, n_items)
         return new_state
@@ -471,7 +487,7 @@ class ItemSimilarity:
             ``int32`` item indices and ``float32`` similarities.
         """
         self._check_item(item)
-        return self.score([item], k=k, exclude=exclude, fill=fill)
+        return self.score([item], k=k, exclude=exclude, fill=fill, trend=False)
 
     def score(
         self,
@@ -482,8 +498,13 @@ class ItemSimilarity:
         exclude: npt.ArrayLike | None = None,
         exclude_history: bool = True,
         fill: bool = True,
+        trend: bool = True,
     ) -> tuple[IntArray, FloatArray]:
         """Top ``k`` items for a history: ``score(j) = sum_h weight_h * sim(h, j)``.
+
+        With a ``trend_weight``, these sums are scaled so that the best is 1 and the item's
+        trend term is added; trending items outside the neighbours compete with their
+        trend term alone.
 
         Parameters
         ----------
@@ -499,6 +520,8 @@ class ItemSimilarity:
             Never return a history item (default).
         fill:
             Complete the list with the most popular allowed items (score 0).
+        trend:
+            Add the trend term (when the model has a ``trend_weight``).
 
         Returns
         -------
@@ -508,9 +531,10 @@ class ItemSimilarity:
         state = self._fitted()
         hist, w = self._history(history, weights)
         excluded = self._excluded(hist if exclude_history else None, exclude)
+        prior, trending = state.prior(self.trend_weight if trend else 0.0)
         items, scores = kernels._score_one(
             state.neighbors[:, : self.n_neighbors], state.scores[:, : self.n_neighbors],
-            hist, w, excluded, state.popular_order(), int(k), bool(fill),
+            hist, w, excluded, state.popular_order(), prior, trending, int(k), bool(fill),
         )  # fmt: skip
         return items, scores
 
@@ -522,6 +546,7 @@ class ItemSimilarity:
         exclude: UserItemMatrix | None = None,
         exclude_history: bool = True,
         fill: bool = True,
+        trend: bool = True,
     ) -> tuple[IntArray, FloatArray]:
         """:meth:`score` for many histories at once, in parallel.
 
@@ -542,12 +567,14 @@ class ItemSimilarity:
             keep = histories.indices < self.n_items
             histories = histories.prune(keep)
         x_indptr, x_items = self._excluded_rows(histories, exclude, exclude_history)
+        prior, trending = state.prior(self.trend_weight if trend else 0.0)
         return cast(
             "tuple[IntArray, FloatArray]",
             kernels._score_many(
                 state.neighbors[:, : self.n_neighbors], state.scores[:, : self.n_neighbors],
                 histories.indptr, histories.indices, histories.data, x_indptr, x_items,
-                state.popular_order(), int(k), bool(fill), _n_chunks(histories.n_users),
+                state.popular_order(), prior, trending, int(k), bool(fill),
+                _n_chunks(histories.n_users),
             ),
         )  # fmt: skip
 
@@ -712,8 +739,16 @@ class _State:
     cooc: FloatArray
     cut_score: npt.NDArray[np.float64]
     cut_item: IntArray
+    trend: npt.NDArray[np.float64]
     stats: dict[str, int] = attrs.field(factory=dict)
     _popular: IntArray | None = None
+    _priors: dict[float, tuple[npt.NDArray[np.float64], IntArray]] = attrs.field(factory=dict)
+
+    def prior(self, weight: float) -> tuple[npt.NDArray[np.float64], IntArray]:
+        """The trend term of scores and the items in its order (cached per weight)."""
+        if weight not in self._priors:
+            self._priors[weight] = matrix.trend_prior(self.trend, weight)
+        return self._priors[weight]
 
     def popular_order(self) -> IntArray:
         """Items by decreasing popularity, ties by index."""
@@ -735,9 +770,11 @@ class _State:
             "cooc": self.cooc,
             "cut_score": self.cut_score,
             "cut_item": self.cut_item,
+            "trend": self.trend,
         }
         if self.decayed is not None:
             out["decayed"] = self.decayed
+        if self.reference_time is not None:
             out["reference_time"] = np.asarray(self.reference_time, dtype=np.float64)
         return out
 
@@ -760,6 +797,7 @@ class _State:
             cooc=arrays["cooc"],
             cut_score=arrays["cut_score"],
             cut_item=arrays["cut_item"],
+            trend=arrays.get("trend", arrays["popularity"]),
         )
 
 

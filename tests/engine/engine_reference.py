@@ -91,8 +91,13 @@ def score_reference(
     popular: npt.NDArray[np.int32],
     k: int,
     fill: bool,
+    prior: Array | None = None,
 ) -> tuple[list[int], list[float]]:
-    """score(j) = sum_h w_h sim(h, j) over stored lists; positives ranked, then popular."""
+    """score(j) = sum_h w_h sim(h, j) over stored lists; positives ranked, then popular.
+
+    With a ``prior`` (the trend term), sums are divided by the largest and the prior is
+    added; items outside the neighbours with a positive prior are candidates too.
+    """
     n = neighbors.shape[0]
     total = np.zeros(n)
     touched = np.zeros(n, dtype=bool)
@@ -103,6 +108,11 @@ def score_reference(
             total[j] += w * np.float64(s)
             touched[j] = True
     cands = [j for j in range(n) if touched[j] and total[j] > 0 and j not in excluded]
+    if prior is not None and prior.max() > 0:
+        best = max([0.0, *total[cands].tolist()])
+        scale = 1.0 / best if best > 0 else 0.0
+        total = np.where(touched, total * scale + prior, prior)
+        cands += [j for j in range(n) if not touched[j] and prior[j] > 0 and j not in excluded]
     cands.sort(key=lambda j: (-total[j], j))
     items = cands[:k]
     values = [float(np.float32(total[j])) for j in items]

@@ -38,6 +38,14 @@ def test_recommend_and_similar(tmp_path: Path) -> None:
     model.save(tmp_path / "ease.npz")
     loaded = EASE.load(tmp_path / "ease.npz", mmap=True)
     assert loaded.similar_items(3, k=5)[0].tolist() == model.similar_items(3, k=5)[0].tolist()
+    # The trend term: scores scaled so that the best is 1, plus 0.3 * count / top count.
+    history, weights = m.row(0)
+    _, got = model.score(history, weights, k=12, exclude_history=False)
+    raw = (weights.astype(np.float32) @ model._fitted()[history]).astype(np.float64)
+    counts = np.bincount(m.indices, minlength=12)
+    expected = raw / raw.max() + 0.3 * counts / counts.max()
+    np.testing.assert_allclose(got, np.sort(expected)[::-1], rtol=1e-5)
+    assert loaded.score(history, weights)[0].tolist() == model.score(history, weights)[0].tolist()
     with pytest.raises(NotFitted):
         EASE().similar_items(0)
     with pytest.raises(ValueError, match="max_items"):

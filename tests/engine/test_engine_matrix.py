@@ -9,6 +9,7 @@ import pytest
 from engine_reference import dense
 
 from recsdk.engine import Weighting, bot_users, build_matrix
+from recsdk.engine.matrix import item_trend, trend_prior
 from recsdk.events import TypeCode
 
 
@@ -95,3 +96,30 @@ def test_index_checks() -> None:
         UserItemMatrix.from_coo([0], [5], n_users=1, n_items=3)
     with pytest.raises(ValueError, match="negative"):
         UserItemMatrix.from_coo([0], [-1])
+
+
+def test_item_trend_decays_and_ignores_refunds_and_bots() -> None:
+    day = 86400.0
+    t = TypeCode
+    ev = Events(
+        [0, 0, 1, 1, 2],
+        [0, 1, 1, 2, 3],
+        [t.view, t.purchase, t.view, t.refund, t.view],
+        None,
+        [10 * day, 10 * day, 0, 10 * day, 10 * day],
+    )
+    trend = item_trend(ev, Weighting(), half_life_days=10, reference_time=None)
+    assert trend.tolist() == [1.0, 5.0 + 0.5, 0.0, 1.0]  # the refund counts nothing
+    flat = item_trend(ev, Weighting(), half_life_days=None, reference_time=None)
+    assert flat.tolist() == [1.0, 6.0, 0.0, 1.0]
+    bots = Weighting(max_events_percentile=10)  # users 0 and 1 have more events than most
+    assert item_trend(ev, bots, None, None).tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_trend_prior_is_scaled_and_ordered() -> None:
+    prior, order = trend_prior(np.array([1.0, 4.0, 0.0, 4.0, 2.0]), 0.5)
+    assert prior.tolist() == [0.125, 0.5, 0.0, 0.5, 0.25]
+    assert order.tolist() == [1, 3, 4, 0]  # ties by index; items without trend left out
+    off, none = trend_prior(np.array([1.0, 2.0]), 0.0)
+    assert off.tolist() == [0.0, 0.0]
+    assert len(none) == 0

@@ -50,13 +50,14 @@ def test_k_larger_than_catalog(shop_model: ItemSimilarity) -> None:
     n_history=st.integers(0, 6),
     fill=st.booleans(),
     exclude_history=st.booleans(),
+    trend_weight=st.sampled_from([0.0, 0.3, 5.0]),
 )
 def test_score_matches_reference(
-    seed: int, k: int, n_history: int, fill: bool, exclude_history: bool
+    seed: int, k: int, n_history: int, fill: bool, exclude_history: bool, trend_weight: float
 ) -> None:
     rng = np.random.default_rng(seed)
     m = random_matrix(rng, 30, 20, 0.2)
-    model = ItemSimilarity(n_neighbors=4).fit(m)
+    model = ItemSimilarity(n_neighbors=4, trend_weight=trend_weight).fit(m)
     history = rng.choice(20, size=n_history, replace=False).astype(np.int32)
     weights = rng.integers(1, 4, size=n_history).astype(np.float64)
     extra = rng.choice(20, size=2, replace=False).astype(np.int32)
@@ -68,7 +69,7 @@ def test_score_matches_reference(
     excluded = set(extra.tolist()) | (set(history.tolist()) if exclude_history else set())
     ref_items, ref_scores = score_reference(
         state.neighbors[:, :4], state.scores[:, :4], history, weights, excluded,
-        state.popular_order(), k, fill,
+        state.popular_order(), k, fill, state.prior(trend_weight)[0],
     )  # fmt: skip
     assert items.tolist() == ref_items
     np.testing.assert_array_equal(scores, np.asarray(ref_scores, dtype=np.float32))
@@ -94,7 +95,10 @@ def test_recommend_never_seen(shop_model: ItemSimilarity) -> None:
     unknown, _ = shop_model.recommend(10_000, k=5)
     state = shop_model._state
     assert state is not None
-    assert unknown.tolist() == state.popular_order()[:5].tolist()
+    assert unknown.tolist() == state.prior(shop_model.trend_weight)[1][:5].tolist()
+    # Without the trend term, an unknown user gets the most popular items.
+    plain, _ = shop_model.score([], k=5, trend=False)
+    assert plain.tolist() == state.popular_order()[:5].tolist()
 
 
 @pytest.mark.parametrize("mmap", [False, True])
@@ -238,9 +242,26 @@ def test_time_decay_shapes_affinity_only() -> None:
         assert a[0].tolist() == b[0].tolist()
         np.testing.assert_allclose(a[1], b[1], rtol=1e-5)
     _same_served(inc, ref)
+    assert inc._state is not None
+    assert ref._state is not None
+    np.testing.assert_allclose(inc._state.trend, ref._state.trend, rtol=1e-9)
 
 
 def test_default_type_weights_cover_every_type() -> None:
     from recsdk.events import TypeCode
 
     assert set(DEFAULT_TYPE_WEIGHTS) == {int(t) for t in TypeCode}
+
+
+def test_trend_term_lifts_what_sells_now() -> None:
+    day = 86400.0
+    # Item 2 was bought by many long ago, item 3 by a few this week; user 0 saw item 0.
+    users = np.array([1, 2, 3, 4, 5, 6, 7, 8, 0])
+    items = np.array([2, 2, 2, 2, 2, 3, 3, 1, 0])
+    stamps = np.array([0, 0, 0, 0, 0, 99, 99, 99, 99]) * day
+    events = _Events(users, items, np.full(9, 2, np.int8), stamps, 9, 4)
+    popular = ItemSimilarity(n_neighbors=2, trend_half_life_days=None).fit(events)
+    recent = ItemSimilarity(n_neighbors=2, trend_half_life_days=7).fit(events)
+    assert popular.recommend(0, k=1)[0].tolist() == [2]
+    assert recent.recommend(0, k=1)[0].tolist() == [3]
+    assert recent.similar_items(0, k=3)[0].tolist() == popular.similar_items(0, k=3)[0].tolist()
