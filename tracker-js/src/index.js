@@ -168,7 +168,8 @@ const flush = async () => {
       const ids = batch.map((e) => e.event_id)
       save(load().filter((e) => !ids.includes(e.event_id)))
       later(0) // the rest of the queue, if any
-    } else
+    } else {
+      sent.clear() // not on the wire after all: the beacon may take them again
       setTimeout(
         safe(() => {
           busy = 0
@@ -176,6 +177,7 @@ const flush = async () => {
         }),
         Math.min(6e4, 1e3 * 2 ** fails++ * (1 + Math.random())),
       )
+    }
   }
 }
 
@@ -259,7 +261,7 @@ const recommend = (o) => {
 const commands = {
   init(o) {
     if (!opts) {
-      base = o.endpoint
+      base = o.endpoint || '/recsdk' // the collector's default prefix, on this site
       dnt = o.respectDNT && (nav.doNotTrack == 1 || nav.globalPrivacyControl)
       consent = dnt ? -1 : (consent ?? (o.consent ? 0 : 1))
       opts = o

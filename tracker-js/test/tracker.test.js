@@ -220,6 +220,39 @@ describe('delivery', () => {
     assert.equal(shared.queue().length, 7)
   })
 
+  test('a failed batch is offered to the beacon again; one in flight is not', async () => {
+    const shared = new Shared()
+    shared.answer = () => 503
+    const win = tracked(shared)
+    await tick(1000) // the page event's batch failed
+    win.dispatch('pagehide')
+    assert.deepEqual(
+      shared.requests.map((r) => [r.kind, r.body.batch.length]),
+      [
+        ['fetch', 1],
+        ['beacon', 1],
+      ],
+    )
+    let answer
+    win.fetch = (u, init) => {
+      shared.requests.push({ kind: 'fetch', body: JSON.parse(init.body) })
+      return new Promise((resolve) => {
+        answer = resolve
+      })
+    }
+    await tick(2000) // the retry is in flight
+    win.recsdk('view', { item_id: 'sku-1' })
+    win.dispatch('pagehide')
+    assert.deepEqual(
+      shared.requests.slice(2).map((r) => [r.kind, r.body.batch.map((e) => e.type)]),
+      [
+        ['fetch', ['page']],
+        ['beacon', ['view']],
+      ],
+    )
+    answer({ status: 200 })
+  })
+
   test('tabs keep their own queues: no event lost or sent twice by two tabs', async () => {
     const shared = new Shared()
     let release
@@ -482,6 +515,21 @@ describe('pages', () => {
         ['page', 'https://shop.example/p/1', 'https://shop.example/cart'],
       ],
     )
+  })
+})
+
+describe('setup', () => {
+  test("without an endpoint, events go to this site's /recsdk", async () => {
+    const shared = new Shared()
+    page(shared, {
+      before(win) {
+        stub(win)
+        win.recsdk('init', {})
+      },
+    })
+    await tick(1000)
+    assert.equal(shared.requests[0].url, '/recsdk/events')
+    assert.equal(shared.requests[0].body.key, undefined)
   })
 })
 
