@@ -7,7 +7,7 @@ import vm from 'node:vm'
 export const CODE = readFileSync(new URL('../dist/recsdk.min.js', import.meta.url), 'utf8')
 export const ENDPOINT = 'https://shop.example/recsdk'
 
-/** What tabs of one browser share: storage, cookies, locks, and the network log. */
+/** What tabs of one browser share: storage, cookies, and the network log. */
 export class Shared {
   constructor() {
     this.storage = new Map()
@@ -151,7 +151,7 @@ export function stub(win) {
   )
 }
 
-/** Let pending promises (fetch answers, locks) settle. */
+/** Let pending promises (fetch answers) settle. */
 export const settle = async () => {
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))
 }
