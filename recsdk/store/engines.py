@@ -32,6 +32,9 @@ _DEFAULT_DRIVERS: Final = {
 SQLITE_CACHE_KIB: Final = 32 * 1024
 """Page cache of each SQLite connection, at most (SQLite's own default is 2 MiB)."""
 
+SQLITE_MMAP_BYTES: Final = 1 << 30
+"""How much of a SQLite file connections read through a memory map (SQLite's default: 0)."""
+
 _live_engines: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
 
 
@@ -71,6 +74,10 @@ def _configure_sqlite(engine: sa.Engine, busy_timeout: float) -> None:
             cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
+                # Reads through the map skip a system call per page: a shopper's history,
+                # two dozen rows on as many pages, reads in half the time
+                # (benchmarks/bench_serving.py). Processes share the mapped pages.
+                cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cursor.execute("PRAGMA foreign_keys=ON")

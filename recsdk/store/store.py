@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import threading
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -133,6 +134,40 @@ class _IdSpace:
         self.known.update(ids)
 
 
+class _Readers:
+    """One SQLite driver connection per thread for request-time reads, made on first use.
+
+    Each is taken out of the engine's pool once (``detach``), so it has the store's
+    pragmas but is never shared; a forked child makes its own.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: list[Any] = []
+
+    def connection(self) -> Any:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            pooled = self._engine.raw_connection()
+            pooled.detach()
+            local.connection = pooled.dbapi_connection
+            local.pid = os.getpid()
+            with self._lock:
+                self._open.append(local.connection)
+        return local.connection
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._open = self._open, []
+        for connection in connections:
+            try:
+                connection.close()
+            except Exception:  # another thread's connection may be in use; it is dropped
+                continue
+
+
 @attrs.define
 class _Transaction:
     """An open write transaction and the ids it interned, by id space."""
@@ -185,6 +220,7 @@ class EventStore:
         self._users = _IdSpace(t.users, insert_user, anonymous=False)
         self._visitors = _IdSpace(t.users, insert_user, anonymous=True)
         self._items = _IdSpace(t.items, insert_skipping_duplicates(t.items, dialect), None)
+        self._readers = _Readers(self._engine) if self._sqlite else None
         try:
             self._prepare_schema(create)
         except BaseException:
@@ -202,6 +238,8 @@ class EventStore:
 
     def close(self) -> None:
         """Close the store's database connections."""
+        if self._readers is not None:
+            self._readers.close()
         self._engine.dispose()
 
     @property
@@ -683,20 +721,13 @@ class EventStore:
         """
         if user_id is None and anonymous_id is None:
             raise TypeError("give user_id, anonymous_id or both")
-        if self._sqlite:
-            # A pooled driver connection in autocommit mode: one SELECT is its own snapshot.
-            connection = self._engine.raw_connection()
-            try:
-                cursor = connection.cursor()
-                try:
-                    cursor.execute(
-                        serving.SQLITE_ITEM_EVENT_ROWS, (user_id, anonymous_id, int(limit))
-                    )
-                    return cast("list[ItemEventRow]", cursor.fetchall())
-                finally:
-                    cursor.close()
-            finally:
-                connection.close()
+        if self._readers is not None:
+            # One SELECT on the thread's own driver connection, in autocommit mode: the
+            # statement is its own snapshot, and no pool checkout is paid per request.
+            cursor = self._readers.connection().execute(
+                serving.SQLITE_ITEM_EVENT_ROWS, (user_id, anonymous_id, int(limit))
+            )
+            return cast("list[ItemEventRow]", cursor.fetchall())
         params = {"user_id": user_id, "anonymous_id": anonymous_id, "limit": int(limit)}
         with self._read() as conn:
             found = conn.execute(_ITEM_EVENT_ROWS, params).all()
