@@ -23,7 +23,6 @@ from recsdk.recommender.profile import History
 from recsdk.recommender.reasons import render
 from recsdk.recommender.results import Recommendations
 from recsdk.recommender.rules import Pick, Picker, Rules
-from recsdk.recommender.scoring import score_history
 from recsdk.recommender.state import ServingState
 from recsdk.store import EventStore
 
@@ -80,14 +79,13 @@ class RecommendationBatch:
         state = self._state
         history = self._history(row)
         share = state.collaborative_share(history.items)
-        scored = score_history(state, history.items, history.weights, share)
         entries = zip(
             self.items[row].tolist(), self.scores[row].tolist(), self.reasons[row], strict=True
         )
         picks: list[Pick] = [
             (item, score, _REASONS[reason], -1) for item, score, reason in entries if item >= 0
         ]
-        return Recommendations(render(state, lists.explain(history, scored, picks)))
+        return Recommendations(render(state, lists.explain(state, history, share, picks)))
 
     def _history(self, row: int) -> History:
         items, weights = self._histories.row(row)

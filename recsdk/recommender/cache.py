@@ -23,10 +23,11 @@ from typing import Any
 
 import attrs
 import cachetools
+import numpy as np
+import numpy.typing as npt
 
 from recsdk.recommender.profile import History
 from recsdk.recommender.results import Recommendation
-from recsdk.recommender.scoring import Scored
 
 __all__ = ["Caches", "ShopperEntry", "ShopperKey"]
 
@@ -40,7 +41,7 @@ class ShopperEntry:
 
     generation: int
     history: History
-    scored: Scored | None = None
+    share: npt.NDArray[np.float64] | None = None  # the history items' collaborative share
     lists: dict[Hashable, tuple[Recommendation, ...]] = attrs.field(factory=dict)
 
 

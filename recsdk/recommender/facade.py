@@ -32,7 +32,6 @@ from recsdk.recommender.profile import History, read_history, user_profile
 from recsdk.recommender.reasons import render
 from recsdk.recommender.results import Recommendations, UserProfile
 from recsdk.recommender.rules import NO_SUCH_CATEGORY, Rules
-from recsdk.recommender.scoring import score_history
 from recsdk.recommender.state import (
     FitOptions,
     ServingState,
@@ -254,6 +253,10 @@ class Recommender:
             visitors.update(self._visitors.get(user, ()))
         self._caches.invalidate(users, visitors)
 
+    def clear_cache(self) -> None:
+        """Forget every cached history and list (they are read and made again on demand)."""
+        self._caches.clear()
+
     def _forget_shoppers(self, events: Sequence[Event]) -> None:
         for event in events:
             if event.user_id is not None and event.anonymous_id is not None:
@@ -438,10 +441,9 @@ class Recommender:
             blocked = [history.bought if exclude_purchased else None]
             blocked.append(history.seen if exclude_viewed else None)
             rules = self._rules(state, k, category, exclude, include, max_per_category, blocked)
-            if entry.scored is None:
-                share = state.collaborative_share(history.items)
-                entry.scored = score_history(state, history.items, history.weights, share)
-            picks = lists.personal(state, history, entry.scored, rules, self.category_boost)
+            if entry.share is None:
+                entry.share = state.collaborative_share(history.items)
+            picks = lists.personal(state, history, entry.share, rules, self.category_boost)
             found = render(state, picks)
             entry.lists[options] = found
         return Recommendations(found, kind="recommend")

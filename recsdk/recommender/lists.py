@@ -15,7 +15,7 @@ Every function returns ``k`` picks when ``k`` items are allowed (see
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -23,8 +23,8 @@ import numpy.typing as npt
 
 from recsdk.engine import ItemSimilarity
 from recsdk.recommender.profile import ACTIONS, History
-from recsdk.recommender.rules import Pick, Picker, Rules, member
-from recsdk.recommender.scoring import Scored, content_parts
+from recsdk.recommender.rules import Pick, Picker, Rules
+from recsdk.recommender.scoring import content_parts, score_history, strongest_sources
 from recsdk.recommender.state import ServingState
 
 __all__ = [
@@ -111,64 +111,62 @@ def _picker(state: ServingState, rules: Rules) -> Picker:
 
 
 def personal(
-    state: ServingState, history: History, scored: Scored, rules: Rules, boost: float
+    state: ServingState, history: History, share: FloatArray, rules: Rules, boost: float
 ) -> list[Pick]:
     """The ``k`` items for a shopper with this history (see the module docstring).
 
-    ``scored`` is :func:`~recsdk.recommender.scoring.score_history` of the history.
+    ``share`` is :meth:`ServingState.collaborative_share` of the history's items.
     """
     picker = _picker(state, rules)
-    items, scores = scored.items, scored.scores
-    if history.preferred and boost and len(items):
-        factors = np.zeros(len(state.items.category_names) + 1, dtype=np.float64)
-        for code, share_of in history.preferred.items():
-            factors[code] = share_of
-        inside = items < len(state.items)
-        codes = state.items.category[np.where(inside, items, 0)]
-        scores = scores * (1.0 + boost * np.where(inside, factors[codes], 0.0))
-    keep = scores > 0
-    if len(rules.blocked):
-        keep &= ~member(items, rules.blocked)
-    items, scores = items[keep], scores[keep]
-    for ranked_items, ranked_scores in _best_first(items, scores, 4 * rules.k + 20):
-        if picker.offer(ranked_items, ranked_scores, PERSONAL):
-            break
+    if len(history.items):
+        for size in _fetch_sizes(state, rules):
+            ranked = score_history(
+                state, history.items, history.weights, share, rules.blocked, size
+            )
+            items, scores = _boosted(state, history, ranked.items, ranked.scores, boost)
+            picker = _picker(state, rules)
+            if picker.offer(items, scores, PERSONAL) or ranked.complete:
+                break
     backfill(picker, state, list(history.preferred))
-    return explain(history, scored, picker.finish())
+    return explain(state, history, share, picker.finish())
 
 
-def _best_first(
-    items: IntArray, scores: FloatArray, head: int
-) -> Iterator[tuple[IntArray, FloatArray]]:
-    """Candidates by decreasing score (ties by index): the best ``head``, then the rest.
-
-    Most lists fill from the head, so the rest is rarely sorted.
-    """
-    if len(items) <= head:
-        order = np.lexsort((items, -scores))
-        yield items[order], scores[order]
-        return
-    # Every candidate scoring as much as the head's last one, so ties stay in index order.
-    cut = np.partition(scores, len(scores) - head)[len(scores) - head]
-    top = scores >= cut
-    order = np.lexsort((items[top], -scores[top]))
-    yield items[top][order], scores[top][order]
-    rest = ~top
-    order = np.lexsort((items[rest], -scores[rest]))
-    yield items[rest][order], scores[rest][order]
+def _boosted(
+    state: ServingState, history: History, items: IntArray, scores: FloatArray, boost: float
+) -> tuple[IntArray, FloatArray]:
+    """Scores lifted by the shopper's preferred categories, best first again."""
+    if not history.preferred or not boost or not len(items):
+        return items, scores
+    # One factor per category code; the last slot, 0, is for items without one (-1).
+    factors = np.zeros(len(state.items.category_names) + 1, dtype=np.float64)
+    for code, share_of in history.preferred.items():
+        factors[code] = boost * share_of
+    lifted = scores * (1.0 + factors[state.items.category[items]])
+    order = np.lexsort((items, -lifted))
+    return items[order], lifted[order]
 
 
-def explain(history: History, scored: Scored, picks: list[Pick]) -> list[Pick]:
+def explain(
+    state: ServingState, history: History, share: FloatArray, picks: list[Pick]
+) -> list[Pick]:
     """Name the action and the history item behind each personal pick."""
-    sources = scored.strongest_sources(p[0] for p in picks if p[2] == PERSONAL)
+    chosen = np.array([p[0] for p in picks if p[2] == PERSONAL], dtype=np.int32)
+    sources = (
+        strongest_sources(state, history.items, history.weights, share, chosen)
+        if len(chosen)
+        else {}
+    )
     out: list[Pick] = []
     for item, score, reason, about in picks:
-        source = sources.get(item) if reason == PERSONAL else None
-        if source is not None:
+        if reason != PERSONAL:
+            out.append((item, score, reason, about))
+            continue
+        source = sources.get(item)
+        if source is None:  # scored by the engine's trend term alone
+            out.append((item, score, "trending", -1))
+        else:
             action = ACTIONS[int(history.actions[source])]
             out.append((item, score, action, int(history.items[source])))
-        else:
-            out.append((item, score, reason, about))
     return out
 
 
@@ -214,7 +212,7 @@ def bought_together(state: ServingState, basket: Sequence[int], rules: Rules) ->
     if model is not None and known:
         size = min(model.n_items, 4 * rules.k + 20 + len(rules.blocked))
         items, scores = model.score(
-            known, k=size, exclude=rules.blocked, exclude_history=True, fill=False
+            known, k=size, exclude=rules.blocked, exclude_history=True, fill=False, trend=False
         )
         picker.offer(items, scores, "bought_together")
     for item in basket:

@@ -1,81 +1,40 @@
-"""Scoring one shopper's history: neighbours summed, with each candidate's strongest source.
+"""Scoring one shopper's history, and finding the history item behind each result.
 
 ``score(j) = sum_h w_h * (s_h * sim(h, j) + (1 - s_h) * content(h, j))`` over the history
 items ``h`` with affinity ``w_h``, where ``s_h`` is how collaborative ``h`` is (see
-:meth:`ServingState.collaborative_share`): the engine's scoring rule, with content
-neighbours blended in for items few shoppers touched. Summing the stored neighbour rows in
-numpy keeps each contribution, so the history item that contributed most to a chosen
-candidate can be found: the item its reason names ("because you viewed ...").
+:meth:`ServingState.collaborative_share`). The collaborative part is the engine's own
+scoring (a numba kernel, with its trend term for what sells now), which returns the best
+candidates only; the content neighbours of the colder history items are added to those, in
+the same units. :func:`strongest_sources` then finds, for the
+few items a list shows, the history item that contributed most: the item a reason names
+("because you viewed ...").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Final
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from recsdk.recommender.rules import member
 from recsdk.recommender.state import ServingState
 
-__all__ = ["CONTENT_NEIGHBORS", "Scored", "content_parts", "score_history"]
+__all__ = ["CONTENT_NEIGHBORS", "Ranked", "content_parts", "score_history", "strongest_sources"]
 
-CONTENT_NEIGHBORS: Final = 50
+CONTENT_NEIGHBORS: Final = 20
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
 
 
 @attrs.frozen(eq=False)
-class Scored:
-    """Candidates of one history, by item index, and every contribution to them.
-
-    ``items`` and ``scores`` are the candidates and their summed scores; the contributions
-    (``candidates``, ``contributions``, ``origins``: candidate, amount and the position of
-    the history item it comes from) are sorted by candidate, ``starts`` marking where each
-    candidate's begin.
-    """
+class Ranked:
+    """Candidates, best first (ties by index), and whether they are all there are."""
 
     items: IntArray
     scores: FloatArray
-    candidates: IntArray
-    contributions: FloatArray
-    origins: npt.NDArray[np.int64]
-    starts: npt.NDArray[np.int64]
-
-    def strongest_sources(self, chosen: Iterable[int]) -> dict[int, int]:
-        """For each chosen candidate, the position of the history item contributing most.
-
-        Ties go to the earliest history item (the strongest one).
-        """
-        wanted = np.fromiter(chosen, dtype=np.int64)
-        at = np.searchsorted(self.items, wanted)
-        found = at < len(self.items)
-        found[found] = self.items[at[found]] == wanted[found]
-        wanted, at = wanted[found], at[found]
-        if not len(at):
-            return {}
-        lo = self.starts[at]
-        hi = np.append(self.starts, len(self.candidates))[at + 1]
-        lengths = hi - lo
-        # The contributions of the chosen candidates, one segment after the other.
-        offsets = np.cumsum(lengths) - lengths
-        positions = np.repeat(lo - offsets, lengths) + np.arange(int(lengths.sum()))
-        values = self.contributions[positions]
-        best = np.maximum.reduceat(values, offsets)
-        hits = np.flatnonzero(values == np.repeat(best, lengths))
-        first = hits[np.searchsorted(hits, offsets)]
-        return dict(zip(wanted.tolist(), self.origins[positions[first]].tolist(), strict=True))
-
-
-EMPTY: Final = Scored(
-    np.empty(0, dtype=np.int32),
-    np.empty(0, dtype=np.float64),
-    np.empty(0, dtype=np.int32),
-    np.empty(0, dtype=np.float64),
-    np.empty(0, dtype=np.int64),
-    np.empty(0, dtype=np.int64),
-)
+    complete: bool
 
 
 def content_parts(
@@ -99,13 +58,74 @@ def content_parts(
 
 
 def score_history(
-    state: ServingState, sources: IntArray, weights: FloatArray, share: FloatArray
-) -> Scored:
-    """Every candidate of a history, its score and its strongest source."""
-    if not len(sources):
-        return EMPTY
+    state: ServingState,
+    sources: IntArray,
+    weights: FloatArray,
+    share: FloatArray,
+    blocked: IntArray,
+    size: int,
+) -> Ranked:
+    """The best ``size`` collaborative candidates, plus every content one, none blocked."""
+    parts_i: list[npt.NDArray[np.integer]] = []
+    parts_s: list[npt.NDArray[np.floating]] = []
+    complete = True
+    model = state.similarity
+    if model is not None and len(sources) and bool((share > 0).any()):
+        size = min(size, model.n_items)
+        items, scores = model.score(
+            sources, weights * share, k=size, exclude=blocked, exclude_history=False, fill=False
+        )
+        parts_i.append(items)
+        parts_s.append(scores)
+        complete = len(items) < size or size >= model.n_items
+    content_i, content_s, _ = content_parts(state, sources, weights, share)
+    if not content_i:
+        if not parts_i:
+            return Ranked(np.empty(0, np.int32), np.empty(0, np.float64), True)
+        return Ranked(parts_i[0].astype(np.int32), parts_s[0].astype(np.float64), complete)
+    scale = _neighbour_scale(state, sources, weights * share, blocked) if parts_i else 1.0
+    parts_i += content_i
+    parts_s += [part / scale for part in content_s]
+    unique, inverse = np.unique(np.concatenate(parts_i), return_inverse=True)
+    totals = np.bincount(inverse, weights=np.concatenate(parts_s)).astype(np.float64)
+    keep = totals > 0
+    if len(blocked):
+        keep &= ~member(unique, blocked)
+    unique, totals = unique[keep], totals[keep]
+    order = np.lexsort((unique, -totals))
+    return Ranked(unique[order].astype(np.int32), totals[order], complete)
+
+
+def _neighbour_scale(
+    state: ServingState, sources: IntArray, weights: FloatArray, blocked: IntArray
+) -> float:
+    """What the engine divides neighbour sums by before adding its trend term (else 1).
+
+    With a ``trend_weight`` the engine scales a user's neighbour sums so that the best is
+    1; content contributions, sums of the same kind, are scaled alike.
+    """
+    model = state.similarity
+    if model is None or not model.trend_weight:
+        return 1.0
+    _, best = model.score(
+        sources, weights, k=1, exclude=blocked, exclude_history=False, fill=False, trend=False
+    )
+    return float(best[0]) if len(best) and best[0] > 0 else 1.0
+
+
+def strongest_sources(
+    state: ServingState,
+    sources: IntArray,
+    weights: FloatArray,
+    share: FloatArray,
+    chosen: IntArray,
+) -> dict[int, int]:
+    """For each chosen item, the position of the source contributing most to its score.
+
+    Ties go to the earliest source (the history's strongest item).
+    """
     rows = [state.neighbors(item) for item in sources.tolist()]
-    parts_i: list[IntArray] = [row[0] for row in rows]
+    parts_i: list[npt.NDArray[np.integer]] = [row[0] for row in rows]
     parts_s: list[npt.NDArray[np.floating]] = [row[1] for row in rows]
     lengths = [len(row[0]) for row in rows]
     factors = (share * weights).tolist()
@@ -116,22 +136,22 @@ def score_history(
     lengths += [len(part) for part in content_i]
     factors += [1.0] * len(cold)  # content parts come weighted
     positions += cold
+    if not parts_i:
+        return {}
     candidates = np.concatenate(parts_i)
-    if not len(candidates):
-        return EMPTY
-    contributions = np.concatenate(parts_s).astype(np.float64) * np.repeat(factors, lengths)
-    origins = np.repeat(positions, lengths)
-    order = np.argsort(candidates, kind="stable")  # stable: history order within a candidate
-    candidates, contributions, origins = candidates[order], contributions[order], origins[order]
-    boundary = np.empty(len(candidates), dtype=bool)
-    boundary[0] = True
-    np.not_equal(candidates[1:], candidates[:-1], out=boundary[1:])
-    starts = np.flatnonzero(boundary)
-    return Scored(
-        candidates[starts].astype(np.int32),
-        np.add.reduceat(contributions, starts),
-        candidates.astype(np.int32),
-        contributions,
-        origins.astype(np.int64),
-        starts.astype(np.int64),
+    hit = member(candidates, np.sort(chosen))
+    candidates = candidates[hit]
+    contributions = (np.concatenate(parts_s) * np.repeat(factors, lengths))[hit]
+    origins = np.repeat(positions, lengths)[hit]
+    positive = contributions > 0
+    candidates, contributions, origins = (
+        candidates[positive],
+        contributions[positive],
+        origins[positive],
     )
+    # Per candidate, the largest contribution first, then the earliest source.
+    order = np.lexsort((origins, -contributions, candidates))
+    candidates, origins = candidates[order], origins[order]
+    first = np.ones(len(candidates), dtype=bool)
+    first[1:] = candidates[1:] != candidates[:-1]
+    return dict(zip(candidates[first].tolist(), origins[first].tolist(), strict=True))

@@ -36,6 +36,7 @@ __all__ = [
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
+_ALL_COLLABORATIVE = 0.8  # from this share on, an item's content neighbours are left out
 
 
 @attrs.frozen
@@ -97,14 +98,15 @@ class ServingState:
         """How much the model's neighbours count for each item against its content ones.
 
         ``n / (n + content_shrinkage)`` for a catalog item ``n`` shoppers touched; 1 from
-        0.95 on, where content neighbours are left out, and for items the catalog does not
-        describe (they have no content neighbours); 0 for items the model does not know.
+        0.8 on (content neighbours would count for less than a fifth: they are left out)
+        and for items the catalog does not describe (they have no content neighbours); 0
+        for items the model does not know.
         """
         table = self._shares
         if table is None:
             counts = self.rankings.popularity
             table = counts / (counts + self.content_shrinkage)
-            table[(table >= 0.95) | ~self.items.described] = 1.0
+            table[(table >= _ALL_COLLABORATIVE) | ~self.items.described] = 1.0
             table[self.n_model_items :] = 0.0
             self._shares = table
         if len(items) and int(items.max()) >= len(table):

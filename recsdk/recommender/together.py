@@ -33,6 +33,7 @@ def new_together_model() -> ItemSimilarity:
         n_neighbors=_NEIGHBORS,
         binary=True,
         weighting=Weighting(),
+        trend_weight=0.0,  # co-purchases only: trending items come from their own list
     )
 
 
