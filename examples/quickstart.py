@@ -1,87 +1,164 @@
-"""recsdk quickstart: a shop's events into an embedded SQLite file, and what the store holds.
+"""recsdk quickstart: a generated shop, tracked and fitted, recommending with reasons.
 
 Run ``bash examples/demo.sh`` from a fresh clone, or ``python examples/quickstart.py``
 with recsdk installed. It writes ``recsdk-demo.db`` in the working directory (replaced on
-each run; ``--db PATH`` to choose another file).
+each run; ``--db PATH`` to choose another file) and the fitted model beside it.
 
-1. Describes a small catalog (``upsert_items``).
-2. Tracks a generated shop's events (views, cart additions, purchases; anonymous visitors
-   who log in later) in batches, as a collector would receive them.
-3. Retries a batch (every event is stored once) and sends a batch with bad events (they
-   are rejected with the field and the reason; their valid neighbours are stored).
-4. Reads back: counts, a shopper's history, an item's latest events, the interaction
-   arrays the engine trains on, and an incremental read of what is new.
+1. Describes a catalog and tracks a generated shop's events through the
+   :class:`~recsdk.Recommender` (views, cart additions, orders; anonymous visitors who log
+   in when they buy), leaving each shopper's last view out.
+2. Fits, then prints recommendations with their reasons for a few shoppers, similar items
+   and items bought together for a few products, and what is trending.
+3. Evaluates on what was left out: did the recommendations hold the item each shopper
+   viewed next? Against the most popular items.
+4. Tracks one shopper's next events: their recommendations change at once, without a
+   refit; ``refresh()`` then updates the model incrementally.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from recsdk import Event, EventStore
+from recsdk import Event, Recommender
 from recsdk.datasets import synthetic_shop
+from recsdk.evaluation import rank_metrics
 
 CATEGORIES = ["kitchen", "garden", "toys", "books", "lighting", "textiles", "stationery", "tea"]
+WORDS = ["mug", "lamp", "kite", "novel", "kettle", "scarf", "notebook", "teapot", "vase"]
 N_USERS, N_ITEMS, N_EVENTS = 2_000, 400, 30_000
 BATCH = 500
 
 
-def catalog(n_items: int, categories: Sequence[int]) -> list[dict[str, Any]]:
+def catalog(categories: Sequence[int]) -> list[dict[str, Any]]:
     return [
         {
             "item_id": f"sku-{item}",
-            "title": f"{CATEGORIES[categories[item] % len(CATEGORIES)].title()} product {item}",
-            "category": CATEGORIES[categories[item] % len(CATEGORIES)],
+            "title": f"{CATEGORIES[category].title()} {WORDS[item % len(WORDS)]} {item}",
+            "category": CATEGORIES[category],
+            "tags": [WORDS[item % len(WORDS)]],
             "price": round(2.5 + (item * 37 % 100) / 4, 2),
-            "tags": [f"tag-{item % 13}"],
         }
-        for item in range(n_items)
+        for item, category in enumerate(categories)
     ]
 
 
 def shop_events() -> Iterator[Event]:
-    """A generated shop's event stream: a view, sometimes a cart addition and a purchase."""
+    """A generated shop: views, cart additions and orders.
+
+    Products come in sets of four that go together (a teapot and its cups): after a view,
+    a shopper often looks at another piece of the set, and an order holds both.
+    """
     shop = synthetic_shop(N_USERS, N_ITEMS, N_EVENTS, n_categories=len(CATEGORIES), seed=7)
+    rng = random.Random(7)
     for row, (user, item, moment) in enumerate(
         zip(shop.users.tolist(), shop.items.tolist(), shop.timestamps.tolist(), strict=True)
     ):
         when = datetime.fromtimestamp(moment, tz=timezone.utc)
         # The first 200 shoppers browse anonymously and log in when they buy.
         anonymous_id = f"visitor-{user}" if user < 200 else None
-        browsing_id = None if anonymous_id else f"user-{user}"
-        item_id = f"sku-{item}"
-        yield Event(
-            "view", user_id=browsing_id, anonymous_id=anonymous_id, item_id=item_id, timestamp=when
-        )
+        who: dict[str, Any] = {"user_id": None if anonymous_id else f"user-{user}"}
+        who["anonymous_id"] = anonymous_id
+        pieces = [item]
+        partner = item - item % 4 + rng.randrange(4)
+        if partner != item and partner < N_ITEMS and rng.random() < 0.3:
+            pieces.append(partner)
+        for minute, piece in enumerate(pieces):
+            yield Event("view", item_id=f"sku-{piece}", timestamp=when + minutes(minute), **who)
         if row % 5 == 0:
-            yield Event(
-                "add_to_cart",
-                user_id=browsing_id,
-                anonymous_id=anonymous_id,
-                item_id=item_id,
-                timestamp=when,
-            )
+            yield Event("add_to_cart", item_id=f"sku-{item}", timestamp=when + minutes(2), **who)
         if row % 15 == 0:
-            yield Event(
-                "purchase",
-                user_id=f"user-{user}",
-                anonymous_id=anonymous_id,  # both ids: the visitor is now known
-                item_id=item_id,
-                order_id=f"order-{row}",
-                quantity=1 + row % 3,
-                price=9.5,
-                currency="EUR",
-                timestamp=when,
-            )
+            who["user_id"] = f"user-{user}"  # both ids at checkout: the visitor is now known
+            for piece in pieces:
+                yield Event(
+                    "purchase", item_id=f"sku-{piece}", order_id=f"order-{row}", price=9.5,
+                    quantity=1, timestamp=when + minutes(3), **who,
+                )  # fmt: skip
 
 
-def batches(events: Sequence[Event], size: int) -> Iterator[Sequence[Event]]:
-    for start in range(0, len(events), size):
-        yield events[start : start + size]
+def minutes(n: int) -> timedelta:
+    return timedelta(minutes=n)
+
+
+def held_out(events: Sequence[Event]) -> tuple[list[Event], list[Event]]:
+    """Each shopper's last view and what followed it are held out; the rest is tracked."""
+    last_view: dict[str, int] = {}
+    for position, event in enumerate(events):
+        if event.type == "view":
+            last_view[_shopper(event)] = position
+    train: list[Event] = []
+    test: list[Event] = []
+    for position, event in enumerate(events):
+        shopper = _shopper(event)
+        (test if position >= last_view.get(shopper, len(events)) else train).append(event)
+    return train, test
+
+
+def _shopper(event: Event) -> str:
+    # Visitors are known by their anonymous id until checkout links them.
+    return event.anonymous_id or event.user_id or ""
+
+
+def show(title: str, results: Any) -> None:
+    print(f"\n{title}")
+    for r in results:
+        print(f"  {r.item_id:<9} {r.title or '':<24} {r.score:6.3f}  {r.reason}")
+
+
+def evaluate(rec: Recommender, train: Sequence[Event], test: Sequence[Event]) -> None:
+    """NDCG@10 and HR@10 on the items shoppers went on to view that they had not seen."""
+    seen: dict[str, set[str]] = {}
+    popularity: Counter[str] = Counter()
+    for event in train:
+        shopper = _shopper(event)
+        if event.item_id and event.item_id not in seen.setdefault(shopper, set()):
+            seen[shopper].add(event.item_id)
+            popularity[event.item_id] += 1
+    targets: dict[str, set[str]] = {}
+    for event in test:
+        shopper = _shopper(event)
+        if (
+            event.type == "view"
+            and shopper in seen
+            and event.item_id
+            and event.item_id not in seen[shopper]
+        ):
+            targets.setdefault(shopper, set()).add(event.item_id)
+    ranked = [item for item, _ in popularity.most_common()]
+    totals: dict[str, dict[str, float]] = {"recsdk Recommender": {}, "popularity": {}}
+    for shopper, wanted in targets.items():
+        visitor = shopper.startswith("visitor-")
+        ours = rec.recommend(
+            None if visitor else shopper,
+            anonymous_id=shopper if visitor else None,
+            k=10,
+            exclude_viewed=True,
+        ).item_ids
+        popular = [item for item in ranked if item not in seen[shopper]][:10]
+        for name, found in (("recsdk Recommender", ours), ("popularity", popular)):
+            for metric, value in _metrics(found, wanted).items():
+                totals[name][metric] = totals[name].get(metric, 0.0) + value
+    print(f"\nEvaluation: the next new item {len(targets):,} shoppers viewed (held out)")
+    print(f"  {'model':<20} {'NDCG@10':>8} {'HR@10':>7} {'recall@10':>10}")
+    for name, sums in totals.items():
+        n = max(len(targets), 1)
+        print(f"  {name:<20} {sums['ndcg'] / n:>8.4f} {sums['hr'] / n:>7.4f} "
+              f"{sums['recall'] / n:>10.4f}")  # fmt: skip
+
+
+def _viewed_next(user: str, test: Sequence[Event]) -> bool:
+    return any(e.user_id == user and e.type == "view" for e in test)
+
+
+def _metrics(found: list[str], wanted: set[str]) -> dict[str, float]:
+    ids = {item: n for n, item in enumerate({*found, *wanted})}
+    return rank_metrics([ids[i] for i in found], {ids[i] for i in wanted}, 10)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -90,68 +167,58 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{args.db}{suffix}").unlink(missing_ok=True)
+    started = time.perf_counter()
 
-    store = EventStore(f"sqlite:///{args.db}")
-    print(f"Store: {store}\n")
-
+    rec = Recommender(f"sqlite:///{args.db}", load=False)
     shop = synthetic_shop(N_USERS, N_ITEMS, 1, n_categories=len(CATEGORIES), seed=7)
-    written = store.upsert_items(catalog(N_ITEMS, shop.item_categories.tolist()))
-    print(f"Catalog: {written} items described")
-
-    events = list(shop_events())
+    rec.upsert_items(catalog(shop.item_categories.tolist()))
+    train, test = held_out(sorted(shop_events(), key=lambda e: e.timestamp))
     start = time.perf_counter()
-    inserted = sum(store.add_many(batch).inserted for batch in batches(events, BATCH))
-    seconds = time.perf_counter() - start
-    print(f"Tracked {inserted:,} events in batches of {BATCH} ({inserted / seconds:,.0f} events/s)")
+    for begin in range(0, len(train), BATCH):
+        rec.track_many(train[begin : begin + BATCH])
+    rate = len(train) / (time.perf_counter() - start)
+    print(f"Tracked {len(train):,} events into {args.db} ({rate:,.0f} events/s); "
+          f"{len(test):,} held out")  # fmt: skip
 
-    retried = store.add_many(events[:BATCH])
-    print(f"Retried one batch: {retried.inserted} new, {retried.duplicates} duplicates")
+    start = time.perf_counter()
+    rec.fit()
+    print(f"Fitted in {time.perf_counter() - start:.1f} s; saved in {rec.model_path}")
 
-    mixed: list[Any] = [
-        {"type": "Product Viewed", "user_id": "user-1", "item_id": "sku-3"},
-        {"type": "view", "user_id": "user-1"},
-        {
-            "type": "purchase",
-            "user_id": "user-1",
-            "item_id": "sku-3",
-            "order_id": "o-9",
-            "price": -5,
-        },
-        {"type": "view", "user_id": "user-1", "item_id": "sku-4", "colour": "red"},
-    ]
-    result = store.add_many(mixed)
-    print(f"A batch with bad events: {result.inserted} stored, {len(result.rejected)} rejected:")
-    for rejected in result.rejected:
-        print(f"  event {rejected.index}: {rejected.field}: {rejected.reason}")
-
-    counts = store.counts()
+    regulars = Counter(e.user_id for e in train if e.user_id and e.type == "view")
+    for user, _ in regulars.most_common(2):
+        show(f"Recommended for {user}:", rec.recommend(user, k=5))
+    show("Recommended for a visitor seen for the first time:", rec.recommend(k=3))
+    show("Recommended for visitor-42 (anonymous, linked at checkout):",
+         rec.recommend(anonymous_id="visitor-42", k=3))  # fmt: skip
+    for item in ("sku-3", "sku-120"):
+        show(f"Similar to {item} ({rec.store.get_items([item])[item].title}):",
+             rec.similar_items(item, k=4))  # fmt: skip
+    show("Bought together with sku-3:", rec.bought_together("sku-3", k=3))
+    show("Trending in tea:", rec.trending(k=3, category="tea"))
+    user = regulars.most_common(1)[0][0]
+    profile = rec.profile(user)
     print(
-        f"\nThe store holds {counts.events:,} events from {counts.users:,} users and "
-        f"{counts.anonymous_ids:,} anonymous visitors ({counts.identity_links:,} identified "
-        f"at checkout) about {counts.items:,} items."
+        f"\n{user}: last seen {profile.last_seen:%Y-%m-%d}, {profile.orders} orders, "
+        f"{profile.monetary:.2f} spent ({profile.average_order_value or 0:.2f} an order), "
+        f"prefers {', '.join(profile.preferred_categories)}"
     )
 
-    items = store.get_items(f"sku-{i}" for i in range(N_ITEMS))
-    titles = {item_id: item.title for item_id, item in items.items()}
-    print("\nLatest history of user-7 (anonymous browsing included once identified):")
-    for entry in store.history("user-7", limit=5):
-        print(f"  {entry.timestamp:%Y-%m-%d %H:%M}  {entry.type:<12} {titles[entry.item_id]}")
+    evaluate(rec, train, test)
 
-    print("\nLatest events about sku-0:")
-    for event in store.item_events("sku-0", limit=3):
-        who = event.user_id or event.anonymous_id
-        print(f"  {event.timestamp:%Y-%m-%d %H:%M}  {event.type:<12} by {who}")
-
-    data = store.interactions()
-    print(
-        f"\nInteractions for the engine: {len(data):,} rows of (user, item, type, time, value) "
-        f"over {data.n_users - 1:,} user and {data.n_items - 1:,} item indices; "
-        f"watermark {data.watermark:,}"
-    )
-    store.add(Event("view", user_id="user-new", item_id="sku-1"))
-    fresh = store.interactions(since=data.watermark)
-    print(f"After one more event, an incremental read returns {len(fresh)} row.")
-    store.close()
+    newcomer = next(u for u, n in sorted(regulars.items()) if 2 <= n <= 4 and _viewed_next(u, test))
+    mine = [e for e in test if e.user_id == newcomer and e.type == "view"]
+    show(f"Recommended for {newcomer}, who viewed {regulars[newcomer]} items:",
+         rec.recommend(newcomer, k=3))  # fmt: skip
+    rec.track_many(mine)
+    show(f"{newcomer} views {', '.join(str(e.item_id) for e in mine)}; at once, no refit:",
+         rec.recommend(newcomer, k=3))  # fmt: skip
+    rec.track_many([e for e in test if e not in mine])
+    start = time.perf_counter()
+    rec.refresh()
+    print(f"\nThe held-out events tracked; refresh() updated the model in "
+          f"{time.perf_counter() - start:.2f} s")  # fmt: skip
+    print(f"Done in {time.perf_counter() - started:.1f} s")
+    rec.close()
 
 
 if __name__ == "__main__":
