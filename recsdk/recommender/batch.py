@@ -10,6 +10,7 @@ a :class:`RecommendationBatch` renders one user's list with reasons on demand.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 
 import attrs
@@ -26,7 +27,7 @@ from recsdk.recommender.rules import Pick, Picker, Rules
 from recsdk.recommender.state import ServingState
 from recsdk.store import EventStore
 
-__all__ = ["RecommendationBatch", "recommend_batch"]
+__all__ = ["RecommendationBatch", "UserDirectory", "recommend_batch"]
 
 _PREFERRED = 3
 # The reason of each entry of a batch, by code (``RecommendationBatch.reasons``).
@@ -105,6 +106,7 @@ class RecommendationBatch:
 def recommend_batch(
     state: ServingState,
     store: EventStore,
+    directory: UserDirectory,
     user_ids: Iterable[str] | None,
     k: int,
     exclude_purchased: bool,
@@ -115,7 +117,7 @@ def recommend_batch(
     model = state.similarity
     if model is None:
         raise NotFitted("recommend_many needs a model fitted on some events")
-    names, rows = _users(store, user_ids)
+    names, rows = directory.users(store, user_ids)
     affinity = model.affinity()
     histories = _rows(affinity, rows)
     bought = _rows(state.purchases, rows) if state.purchases is not None else None
@@ -146,17 +148,32 @@ def recommend_batch(
     return RecommendationBatch(names, top_items, top_scores, reasons, state, histories, bought)
 
 
-def _users(
-    store: EventStore, user_ids: Iterable[str] | None
-) -> tuple[list[str], npt.NDArray[np.int64]]:
-    known = store.user_index()
-    if user_ids is None:
-        pairs = [(name, ix) for ix, name, anonymous in known if not anonymous]
-    else:
-        index = {name: ix for ix, name, anonymous in known if not anonymous}
-        pairs = [(name, index.get(name, -1)) for name in user_ids]
-    names = [name for name, _ in pairs]
-    return names, np.asarray([ix for _, ix in pairs], dtype=np.int64)
+class UserDirectory:
+    """The store's user ids and indices, read incrementally (an id's index never changes)."""
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._indices: list[int] = []
+        self._index: dict[str, int] = {}
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def users(
+        self, store: EventStore, user_ids: Iterable[str] | None
+    ) -> tuple[list[str], npt.NDArray[np.int64]]:
+        """The given users (default: all) and their indices (``-1``: unknown)."""
+        with self._lock:
+            for ix, name, anonymous in store.user_index(after=self._last):
+                self._last = max(self._last, ix)
+                if not anonymous:
+                    self._names.append(name)
+                    self._indices.append(ix)
+                    self._index[name] = ix
+            if user_ids is None:
+                return list(self._names), np.asarray(self._indices, dtype=np.int64)
+            names = list(user_ids)
+            found = [self._index.get(name, -1) for name in names]
+        return names, np.asarray(found, dtype=np.int64)
 
 
 def _rows(matrix: UserItemMatrix, rows: npt.NDArray[np.int64]) -> UserItemMatrix:
@@ -174,11 +191,10 @@ def _rows(matrix: UserItemMatrix, rows: npt.NDArray[np.int64]) -> UserItemMatrix
 
 @attrs.frozen(eq=False)
 class _Preferences:
-    """Each row's top categories and shares, as sorted ``row * n_codes + code`` keys."""
+    """Each row's top categories (``-1``: none) and their shares, ``(n_rows, 3)`` arrays."""
 
-    keys: npt.NDArray[np.int64]
+    codes: npt.NDArray[np.int32]
     shares: npt.NDArray[np.float64]
-    n_codes: int
 
     def lookup(
         self, state: ServingState, items: npt.NDArray[np.integer]
@@ -186,39 +202,49 @@ class _Preferences:
         """The share of each candidate's category in its row (0 when not preferred)."""
         inside = items < len(state.items)
         codes = np.where(inside, state.items.category[np.where(inside, items, 0)], -1)
-        rows = np.arange(items.shape[0], dtype=np.int64)[:, None]
-        keys = rows * self.n_codes + codes
-        if not len(self.keys):
-            return np.zeros(items.shape, dtype=np.float64)
-        where = np.clip(np.searchsorted(self.keys, keys), 0, len(self.keys) - 1)
-        hit = (self.keys[where] == keys) & (codes >= 0)
-        return np.where(hit, self.shares[where], 0.0)
+        out = np.zeros(items.shape, dtype=np.float64)
+        for rank in range(self.codes.shape[1]):
+            preferred = self.codes[:, rank : rank + 1]
+            out += np.where(
+                (codes == preferred) & (preferred >= 0), self.shares[:, rank : rank + 1], 0
+            )
+        return out
 
     def of_row(self, row: int) -> list[int]:
-        lo = np.searchsorted(self.keys, row * self.n_codes)
-        hi = np.searchsorted(self.keys, (row + 1) * self.n_codes)
-        codes = self.keys[lo:hi] - row * self.n_codes
-        return [int(c) for c in codes[np.argsort(-self.shares[lo:hi], kind="stable")]]
+        return [int(code) for code in self.codes[row] if code >= 0]
 
 
 def _preferences(state: ServingState, histories: UserItemMatrix) -> _Preferences:
-    n_codes = len(state.items.category_names) + 1
-    rows = np.repeat(np.arange(histories.n_users, dtype=np.int64), histories.row_lengths())
+    """Each row's top categories by affinity, as :func:`~.profile.read_history` finds them."""
+    n_rows = histories.n_users
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), histories.row_lengths())
     items = histories.indices
     inside = items < len(state.items)
     codes = np.where(inside, state.items.category[np.where(inside, items, 0)], -1)
     described = codes >= 0
-    keys = rows[described] * n_codes + codes[described]
-    unique, inverse = np.unique(keys, return_inverse=True)
-    totals = np.bincount(inverse, weights=histories.data[described].astype(np.float64))
-    owners = unique // n_codes
-    row_totals = np.bincount(owners, weights=totals, minlength=histories.n_users)
-    shares = totals / np.where(row_totals[owners] > 0, row_totals[owners], 1.0)
-    order = np.lexsort((-shares, owners))
-    first = np.searchsorted(owners[order], owners[order], side="left")
-    rank = np.arange(len(order)) - first
-    kept = np.sort(order[rank < _PREFERRED])
-    return _Preferences(unique[kept], shares[kept], n_codes)
+    # Affinity per (row, category), summed by the engine's sparse builder.
+    totals = UserItemMatrix.from_coo(
+        rows[described], codes[described], histories.data[described].astype(np.float64),
+        n_users=n_rows, n_items=len(state.items.category_names),
+    )  # fmt: skip
+    owners = np.repeat(np.arange(n_rows, dtype=np.int64), totals.row_lengths())
+    whole = np.bincount(owners, weights=totals.data.astype(np.float64), minlength=n_rows)
+    shares = totals.data / np.where(whole[owners] > 0, whole[owners], 1.0)
+    top_codes = np.full((n_rows, _PREFERRED), -1, dtype=np.int32)
+    top_shares = np.zeros((n_rows, _PREFERRED), dtype=np.float64)
+    remaining = np.where(shares > 0, shares, -1.0)
+    segments = totals.indptr[:-1][totals.row_lengths() > 0]
+    sizes = totals.row_lengths()[totals.row_lengths() > 0]
+    for rank in range(_PREFERRED):
+        if not len(segments):
+            break
+        best = np.maximum.reduceat(remaining, segments)
+        hits = np.flatnonzero(remaining == np.repeat(best, sizes))
+        first = hits[np.searchsorted(hits, segments)][best >= 0]  # ties: the lowest code
+        top_codes[owners[first], rank] = totals.indices[first]
+        top_shares[owners[first], rank] = shares[first]
+        remaining[first] = -2.0
+    return _Preferences(top_codes, top_shares)
 
 
 def _complete(

@@ -25,7 +25,7 @@ from recsdk.errors import InvalidEvent, NotFitted, ValidationError
 from recsdk.events import Event, check_id
 from recsdk.recommender import lists
 from recsdk.recommender.background import Periodic
-from recsdk.recommender.batch import RecommendationBatch, recommend_batch
+from recsdk.recommender.batch import RecommendationBatch, UserDirectory, recommend_batch
 from recsdk.recommender.cache import Caches, ShopperEntry, ShopperKey
 from recsdk.recommender.persist import current_version, load_state, save_state
 from recsdk.recommender.profile import History, read_history, user_profile
@@ -158,6 +158,7 @@ class Recommender:
         self._generation = 0
         self._fit_lock = threading.RLock()
         self._baskets = Baskets()
+        self._users = UserDirectory()
         self._owners: dict[str, str] = {}  # anonymous id -> user id, as seen here
         self._visitors: dict[str, set[str]] = {}  # user id -> anonymous ids
         self._periodic = [
@@ -463,8 +464,8 @@ class Recommender:
         """
         _positive("k", k)
         return recommend_batch(
-            self._serving(), self.store, user_ids, k, exclude_purchased, exclude_viewed,
-            self.category_boost,
+            self._serving(), self.store, self._users, user_ids, k, exclude_purchased,
+            exclude_viewed, self.category_boost,
         )  # fmt: skip
 
     def similar_items(
