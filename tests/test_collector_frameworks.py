@@ -1,16 +1,24 @@
-"""The Flask extension and the Django app, each serving the collector end to end."""
+"""The Flask extension and the Django app, each serving the collector end to end (the list
+endpoints of the WSGI app and Flask are in test_collector_recommendations.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import collector_recommender
 import flask
+import httpx
 import pytest
+from conftest import serve_wsgi
 
 from recsdk import EventStore
+from recsdk.collector import Collector
 from recsdk.collector.flask import RecSDK
+from recsdk.collector.settings import read_settings
 
 EVENT = {"type": "view", "user_id": "u1", "item_id": "sku-1"}
 
@@ -128,3 +136,54 @@ def test_frameworks_load_lazily() -> None:
     code = "import sys, recsdk.collector; print('flask' in sys.modules, 'django' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_django_serves_the_lists_over_http(
+    django_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.handlers.wsgi import WSGIHandler
+    from recommender.shop import fill
+
+    from recsdk import Recommender
+    from recsdk.collector.django import views
+
+    with Recommender(f"sqlite:///{tmp_path / 'shop.db'}") as rec:
+        fill(rec)
+        rec.fit()
+        settings_ = read_settings(lambda name, default: default)
+        collector = Collector(rec.store, settings_.config, rec)
+        monkeypatch.setattr(views, "_collector", collector)
+        with (
+            serve_wsgi(WSGIHandler()) as base,
+            httpx.Client(base_url=f"{base}/shop/recsdk", timeout=10) as http,
+        ):
+            found = http.get("/recommendations", params={"user_id": "u0", "k": 3})
+            assert found.status_code == 200, found.text
+            assert [i["item_id"] for i in found.json()["items"]] == rec.recommend(
+                "u0", k=3
+            ).item_ids
+            similar = http.get("/similar/" + quote("k0", safe=""), params={"k": 2})
+            assert len(similar.json()["items"]) == 2
+            odd = http.get("/similar/" + quote("a/b é", safe=""))
+            assert odd.status_code == 200
+            bad = http.get("/recommendations", params={"k": "many"})
+            assert (bad.status_code, bad.json()["parameter"]) == (400, "k")
+            script = http.get("/recsdk.js")
+            assert script.headers["content-type"] == "application/javascript; charset=utf-8"
+
+
+def test_the_recommender_setting(tmp_path: Path) -> None:
+    from recsdk import EventStore, Recommender
+    from recsdk.collector.settings import make_recommender
+
+    with EventStore(f"sqlite:///{tmp_path / 'x.db'}") as store:
+        assert make_recommender(None, store) is None
+        made = make_recommender(True, store)
+        assert isinstance(made, Recommender)
+        made.close()
+        assert make_recommender(made, store) is made
+        named = make_recommender("collector_recommender:RECOMMENDER", store)
+        assert named is collector_recommender.RECOMMENDER
+        assert make_recommender("collector_recommender.factory", store) is named
+        with pytest.raises(TypeError, match="RECSDK_RECOMMENDER"):
+            make_recommender("collector_recommender:NOT_ONE", store)

@@ -49,12 +49,14 @@ def cors_headers(origin: str | None, allowed: Collection[str]) -> tuple[tuple[st
     return (("Access-Control-Allow-Origin", origin), ("Vary", "Origin"))
 
 
-def preflight_headers(origin: str | None, allowed: Collection[str]) -> tuple[tuple[str, str], ...]:
+def preflight_headers(
+    origin: str | None, allowed: Collection[str], methods: str = "POST, OPTIONS"
+) -> tuple[tuple[str, str], ...]:
     """Headers answering a CORS preflight (OPTIONS) request, beside :func:`cors_headers`."""
     headers: list[tuple[str, str]] = []
     if origin and origin in allowed:
         headers += [
-            ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+            ("Access-Control-Allow-Methods", methods),
             ("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Authorization"),
             ("Access-Control-Max-Age", PREFLIGHT_MAX_AGE),
         ]

@@ -4,6 +4,10 @@ Front ends (plain WSGI, Flask, Django) turn their framework's request into a
 :class:`Request`, call :meth:`Collector.handle` and send back the :class:`Response`. Nothing a
 client sends makes the collector answer 500: bad input gets a 4xx that says what is wrong,
 and a batch's valid events are stored even when some of its events are invalid.
+
+Beside ``POST /events``, a collector given a recommender answers ``GET /recommendations``
+and ``GET /similar/<item_id>``, and every collector serves the tracker, ``GET /recsdk.js``
+(see :mod:`recsdk.collector.reads`).
 """
 
 from __future__ import annotations
@@ -29,13 +33,24 @@ from recsdk.collector.access import (
     matches_any,
     preflight_headers,
 )
-from recsdk.errors import InvalidEvent
+from recsdk.collector.reads import (
+    SCRIPT_MAX_AGE,
+    BadParameter,
+    ListSource,
+    ScriptFile,
+    json_bytes,
+    parse_query,
+    read_list,
+)
+from recsdk.errors import InvalidEvent, NotFitted
 from recsdk.events import MAX_JSON_BYTES, new_event_id, parse_timestamp
 from recsdk.store import EventStore
 
 __all__ = ["Collector", "CollectorConfig", "Request", "Response"]
 
 log = logging.getLogger("recsdk.collector")
+
+_JSON: Final = "application/json"
 
 KNOWN_BOTS: Final = re.compile(
     r"bot|crawl|spider|slurp|scrape|headlesschrome|phantomjs|lighthouse|pingdom|"
@@ -81,6 +96,10 @@ class CollectorConfig:
         turns the limit off. Requests with a valid write key are not limited.
     trust_forwarded_for:
         Take the client's IP from ``X-Forwarded-For`` (behind the shop's own proxy only).
+    recommendations_need_key:
+        ``GET /recommendations`` answers only requests with a write key, or with a public
+        key (query parameter ``key``) from an allowed origin. Off by default: anyone who
+        knows a user id may then ask for that user's list, reasons included.
     """
 
     max_body_bytes: int = 500 * 1024
@@ -95,6 +114,7 @@ class CollectorConfig:
     rate_limit: float | None = 20.0
     rate_limit_burst: int = 60
     trust_forwarded_for: bool = False
+    recommendations_need_key: bool = False
 
     @property
     def open(self) -> bool:
@@ -106,8 +126,9 @@ class CollectorConfig:
 class Request:
     """What the core needs of an HTTP request.
 
-    ``path`` is relative to the collector's prefix (``"/events"``); header names are
-    lower case; ``body`` is at most ``max_body_bytes + 1`` bytes (front ends read no more).
+    ``path`` is relative to the collector's prefix (``"/events"``), decoded; ``query`` is
+    the raw query string (``"k=4&user_id=u1"``); header names are lower case; ``body`` is
+    at most ``max_body_bytes + 1`` bytes (front ends read no more).
     """
 
     method: str
@@ -115,6 +136,7 @@ class Request:
     headers: Mapping[str, str] = attrs.field(factory=dict)
     body: bytes = b""
     remote_addr: str | None = None
+    query: str = ""
 
 
 @attrs.frozen
@@ -162,11 +184,21 @@ class Collector:
         Where events go.
     config:
         Limits and enrichment (:class:`CollectorConfig`).
+    recommender:
+        A :class:`~recsdk.Recommender` to answer ``/recommendations`` and ``/similar``
+        from; events stored here then update its shoppers' lists at once.
     """
 
-    def __init__(self, store: EventStore, config: CollectorConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        config: CollectorConfig | None = None,
+        recommender: ListSource | None = None,
+    ) -> None:
         self.store = store
         self.config = config or CollectorConfig()
+        self.recommender = recommender
+        self._script = ScriptFile()
         self._counters = _Counters()
         limit = self.config.rate_limit
         self._limiter = RateLimiter(limit, self.config.rate_limit_burst) if limit else None
@@ -195,6 +227,15 @@ class Collector:
             return self._route(request)
         except _BadRequest as problem:
             return Response.json(problem.status, {"error": str(problem)}, problem.headers)
+        except BadParameter as problem:
+            body = {"error": str(problem), "parameter": problem.parameter}
+            return Response.json(400, body, [("Cache-Control", "no-store")])
+        except NotFitted:
+            return Response.json(
+                503,
+                {"error": "recommendations are not ready: no model has been fitted yet"},
+                [("Retry-After", "60"), ("Cache-Control", "no-store")],
+            )
         except sa.exc.SQLAlchemyError:
             log.exception("recsdk collector: the event store failed")
             return Response.json(
@@ -207,14 +248,36 @@ class Collector:
             return Response.json(500, {"error": "internal error"})
 
     def _route(self, request: Request) -> Response:
-        path = request.path.rstrip("/") or "/"
-        if path != "/events":
-            raise _BadRequest(404, f"no such endpoint: {path[:100]}")
-        if request.method == "OPTIONS":
-            origin = request.headers.get("origin")
-            return Response(204, b"", preflight_headers(origin, self.config.allowed_origins))
-        if request.method != "POST":
-            raise _BadRequest(405, "use POST to send events", [("Allow", "POST, OPTIONS")])
+        path = request.path if request.path.startswith("/similar/") else request.path.rstrip("/")
+        path = path or "/"
+        if path == "/events":
+            self._check_method(request, "POST", "use POST to send events")
+            if request.method == "OPTIONS":
+                return self._preflight(request, "POST, OPTIONS")
+            return self._receive(request, self._admit(request))
+        if path == "/recsdk.js":
+            self._check_method(request, "GET", "use GET to load the tracker")
+            if request.method == "OPTIONS":
+                return self._preflight(request, "GET, OPTIONS")
+            return self._serve_script(request)
+        if path == "/recommendations" or path.startswith("/similar/"):
+            self._check_method(request, "GET", "use GET to ask for recommendations")
+            if request.method == "OPTIONS":
+                return self._preflight(request, "GET, OPTIONS")
+            return self._serve_list(request, path)
+        raise _BadRequest(404, f"no such endpoint: {path[:100]}")
+
+    @staticmethod
+    def _check_method(request: Request, method: str, hint: str) -> None:
+        if request.method not in (method, "OPTIONS"):
+            raise _BadRequest(405, hint, [("Allow", f"{method}, OPTIONS")])
+
+    def _preflight(self, request: Request, methods: str) -> Response:
+        origin = request.headers.get("origin")
+        return Response(204, b"", preflight_headers(origin, self.config.allowed_origins, methods))
+
+    def _admit(self, request: Request) -> bool:
+        """Check the write key and the rate limit; return whether the request is trusted."""
         server_key = bearer_key(request.headers)
         trusted = matches_any(server_key, self.config.write_keys)
         if server_key and not trusted:
@@ -224,7 +287,38 @@ class Collector:
             if wait:
                 retry = str(max(1, math.ceil(wait)))
                 raise _BadRequest(429, "too many requests; slow down", [("Retry-After", retry)])
-        return self._receive(request, trusted)
+        return trusted
+
+    def _serve_list(self, request: Request, path: str) -> Response:
+        recommender = self.recommender
+        if recommender is None:
+            raise _BadRequest(
+                404, "recommendations are not enabled here: give the collector a Recommender"
+            )
+        trusted = self._admit(request)
+        params = parse_query(request.query)
+        item = path[len("/similar/") :] if path.startswith("/similar/") else None
+        if item is None and self.config.recommendations_need_key and not trusted:
+            self._check_page_key(request, params.get("key"))
+        answer = read_list(recommender, params, item)
+        # Each answer has its own rec_id and may be personal: no shared cache keeps it.
+        return Response(
+            200, json_bytes(answer), (("Content-Type", _JSON), ("Cache-Control", "no-store"))
+        )
+
+    def _serve_script(self, request: Request) -> Response:
+        found = self._script.get()
+        if found is None:
+            raise _BadRequest(404, "this recsdk package ships no tracker script")
+        body, etag = found
+        headers = (
+            ("Content-Type", "application/javascript; charset=utf-8"),
+            ("Cache-Control", f"public, max-age={SCRIPT_MAX_AGE}"),
+            ("ETag", etag),
+        )
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(304, b"", headers[1:])
+        return Response(200, body, headers)
 
     def _check_page_key(self, request: Request, key: Any) -> None:
         """A request without a write key needs a public key, from an allowed origin."""
@@ -262,6 +356,7 @@ class Collector:
                 places.append(index)
         outcome = self.store.add_many(candidates, report_duplicates=True)
         rejected = {r.index: r for r in outcome.rejected}
+        self._forget_shoppers(candidates, rejected)
         duplicates = set(outcome.duplicate_indices)
         for position, index in enumerate(places):
             if position in rejected:
@@ -282,6 +377,18 @@ class Collector:
         }
         self._counters.add(batches=1, **counts)
         return Response.json(200, {**counts, "results": results})
+
+    def _forget_shoppers(self, events: Sequence[Any], rejected: Mapping[int, Any]) -> None:
+        """Let the recommender read the new history of the shoppers who sent events."""
+        if self.recommender is None:
+            return
+        shoppers = {
+            (_as_id(event.get("user_id")), _as_id(event.get("anonymous_id")))
+            for position, event in enumerate(events)
+            if position not in rejected and isinstance(event, dict)
+        }
+        for user_id, anonymous_id in shoppers:
+            self.recommender.invalidate(user_id, anonymous_id)
 
     def _read_envelope(self, request: Request) -> tuple[list[Any], datetime | None, Any]:
         body = self._decoded_body(request)
@@ -337,6 +444,13 @@ class Collector:
             event["timestamp"] = _shifted(event["timestamp"], skew)
         event.setdefault("event_id", new_event_id())
         return event
+
+
+def _as_id(value: Any) -> str | None:
+    """An id as events store it (integers become strings)."""
+    if isinstance(value, str):
+        return value
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _client_ip(request: Request, config: CollectorConfig) -> str | None:

@@ -2,7 +2,8 @@
 
 Flask is imported only when this module is; install it with ``pip install "recsdk[flask]"``.
 Settings are read from ``app.config`` (``RECSDK_DATABASE_URL``, ``RECSDK_PREFIX``,
-``RECSDK_WRITE_KEYS``... see :func:`recsdk.collector.settings.read_settings`).
+``RECSDK_WRITE_KEYS``, ``RECSDK_RECOMMENDER``... see
+:func:`recsdk.collector.settings.read_settings`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from typing import Any
 import flask
 
 from recsdk.collector.core import Collector, Request
-from recsdk.collector.settings import read_settings
+from recsdk.collector.reads import ListSource
+from recsdk.collector.settings import make_recommender, read_settings
 from recsdk.store import EventStore
 
 __all__ = ["RecSDK"]
 
 
 class RecSDK:
-    """Serves ``POST {RECSDK_PREFIX}/events`` in a Flask app.
+    """Serves ``POST {RECSDK_PREFIX}/events`` in a Flask app, and the list endpoints.
 
     Parameters
     ----------
@@ -27,10 +29,21 @@ class RecSDK:
         The app to set up now; or call :meth:`init_app` later (application factories).
     store:
         The event store to use; by default one opened from ``RECSDK_DATABASE_URL``.
+    recommender:
+        A :class:`~recsdk.Recommender` for ``GET {prefix}/recommendations`` and
+        ``GET {prefix}/similar/<item_id>``; by default the one ``RECSDK_RECOMMENDER`` names
+        (see :func:`recsdk.collector.settings.make_recommender`), if any.
     """
 
-    def __init__(self, app: flask.Flask | None = None, *, store: EventStore | None = None):
+    def __init__(
+        self,
+        app: flask.Flask | None = None,
+        *,
+        store: EventStore | None = None,
+        recommender: ListSource | None = None,
+    ):
         self._store = store
+        self._recommender = recommender
         if app is not None:
             self.init_app(app)
 
@@ -38,7 +51,8 @@ class RecSDK:
         """Open the store, make the collector and register the blueprint on ``app``."""
         settings = read_settings(app.config.get)
         store = self._store or EventStore(settings.database_url)
-        collector = Collector(store, settings.config)
+        recommender = self._recommender or make_recommender(settings.recommender, store)
+        collector = Collector(store, settings.config, recommender)
         app.extensions["recsdk"] = collector
         blueprint = flask.Blueprint("recsdk", __name__, url_prefix=settings.prefix)
         blueprint.add_url_rule(
@@ -62,7 +76,8 @@ def _view(endpoint: str) -> Any:
     request = flask.request
     body = request.stream.read(collector.config.max_body_bytes + 1)
     headers = {name.lower(): value for name, value in request.headers.items()}
+    query = request.query_string.decode("latin-1")
     answer = collector.handle(
-        Request(request.method, f"/{endpoint}", headers, body, request.remote_addr)
+        Request(request.method, f"/{endpoint}", headers, body, request.remote_addr, query)
     )
     return flask.Response(answer.body, status=answer.status, headers=list(answer.headers))

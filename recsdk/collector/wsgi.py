@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from recsdk.collector.core import Collector, CollectorConfig, Request, Response
+from recsdk.collector.reads import ListSource
 from recsdk.store import EventStore
 
 __all__ = ["wsgi_app"]
@@ -13,6 +14,7 @@ __all__ = ["wsgi_app"]
 _REASONS = {
     200: "OK",
     204: "No Content",
+    304: "Not Modified",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -34,11 +36,14 @@ def wsgi_app(
     *,
     prefix: str = "/recsdk",
     config: CollectorConfig | None = None,
+    recommender: ListSource | None = None,
 ) -> WSGIApp:
     """Make a WSGI application that serves the collector under ``prefix``.
 
     ``POST {prefix}/events`` takes ``{"batch": [event, ...], "sent_at": ...}`` as JSON (any
     content type, ``text/plain`` included, optionally gzip-encoded) and answers per event.
+    ``GET {prefix}/recommendations`` and ``GET {prefix}/similar/<item_id>`` answer lists
+    from ``recommender``; ``GET {prefix}/recsdk.js`` serves the browser tracker.
 
     Parameters
     ----------
@@ -48,12 +53,15 @@ def wsgi_app(
         Where the endpoints live, e.g. ``"/recsdk"`` for ``/recsdk/events``.
     config:
         Limits and enrichment; ignored when ``store`` is a Collector.
+    recommender:
+        A :class:`~recsdk.Recommender` for the list endpoints (404 without one); ignored
+        when ``store`` is a Collector.
     """
-    collector = store if isinstance(store, Collector) else Collector(store, config)
+    collector = store if isinstance(store, Collector) else Collector(store, config, recommender)
     base = "/" + prefix.strip("/") if prefix.strip("/") else ""
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO") or "/"
+        path = _path(environ)
         if base and not (path == base or path.startswith(base + "/")):
             response = Response.json(404, {"error": f"no such endpoint: {path[:100]}"})
         else:
@@ -67,6 +75,15 @@ def wsgi_app(
     return app
 
 
+def _path(environ: dict[str, Any]) -> str:
+    """PATH_INFO as text: PEP 3333 servers give the URL's bytes as latin-1, ids are UTF-8."""
+    path = str(environ.get("PATH_INFO") or "/")
+    try:
+        return path.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a server that decoded it already
+        return path
+
+
 def _request(environ: dict[str, Any], path: str, config: CollectorConfig) -> Request:
     headers = {
         name[5:].replace("_", "-").lower(): str(value)
@@ -77,7 +94,8 @@ def _request(environ: dict[str, Any], path: str, config: CollectorConfig) -> Req
         headers["content-type"] = str(environ["CONTENT_TYPE"])
     method = str(environ.get("REQUEST_METHOD", "GET")).upper()
     body = _read_body(environ, config.max_body_bytes) if method == "POST" else b""
-    return Request(method, path or "/", headers, body, environ.get("REMOTE_ADDR"))
+    query = str(environ.get("QUERY_STRING") or "")
+    return Request(method, path or "/", headers, body, environ.get("REMOTE_ADDR"), query)
 
 
 def _read_body(environ: dict[str, Any], limit: int) -> bytes:

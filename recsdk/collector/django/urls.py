@@ -1,4 +1,5 @@
-"""URLs to ``include()``: ``events`` (POST a batch of events)."""
+"""URLs to ``include()``: ``events`` (POST a batch), ``recommendations``, ``similar/<item>``,
+``recsdk.js``."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from recsdk.collector.core import Collector, Request
-from recsdk.collector.settings import read_settings
+from recsdk.collector.settings import make_recommender, read_settings
 from recsdk.store import EventStore
 
 __all__ = ["collector_view", "get_collector"]
@@ -24,7 +24,9 @@ def get_collector() -> Collector:
     with _lock:
         if _collector is None:
             options = read_settings(lambda name, default: getattr(settings, name, default))
-            _collector = Collector(EventStore(options.database_url), options.config)
+            store = EventStore(options.database_url)
+            recommender = make_recommender(options.recommender, store)
+            _collector = Collector(store, options.config, recommender)
         return _collector
 
 
@@ -40,6 +42,7 @@ def collector_view(request: HttpRequest, endpoint: str) -> HttpResponse:
             headers,
             body,
             request.META.get("REMOTE_ADDR"),
+            request.META.get("QUERY_STRING", ""),
         )
     )
     response = HttpResponse(answer.body, status=answer.status)
