@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up recsdk in .venv and runs the quickstart on an embedded SQLite file (the README's demo).
+# Sets up recsdk in .venv and runs the quickstart: a generated shop tracked into an embedded
+# SQLite file, fitted, and recommending with reasons (the README's demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
