@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import json
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from conftest import serve_wsgi
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from recsdk import EventStore
+from recsdk import Event, EventStore
 from recsdk.collector import CollectorConfig, wsgi_app
 from recsdk.tracking import AsyncTracker, Tracker
+from recsdk.tracking.validation import checked, wire_form
 
 KEY = "wk_test"
 WSGIApp = Callable[[dict[str, Any], Any], Any]
@@ -274,3 +281,152 @@ def test_tracking_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- track()'s quick validation agrees with Event --------------------------------------------
+
+ids = st.one_of(
+    st.none(), st.text(max_size=300), st.integers(), st.booleans(), st.floats(), st.just("")
+)
+numbers = st.one_of(
+    st.none(),
+    st.integers(min_value=-(2**60), max_value=2**60),
+    st.floats(),
+    st.booleans(),
+    st.text(max_size=3),
+)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20))
+json_objects = st.one_of(
+    st.none(),
+    st.dictionaries(st.text(max_size=10), scalars, max_size=4),
+    st.dictionaries(st.text(max_size=5), st.lists(scalars, max_size=3), max_size=2),
+    st.dictionaries(st.integers(), scalars, min_size=1, max_size=2),
+    st.just({"big": "x" * 40_000}),
+    st.just({"many": "\u00e9" * 6_000}),  # under 32 KB by character count, over it in UTF-8
+    st.lists(scalars, max_size=2),
+)
+event_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "user_id": ids,
+        "anonymous_id": ids,
+        "item_id": ids,
+        "order_id": ids,
+        "session_id": ids,
+        "rec_id": ids,
+        "quantity": numbers,
+        "price": numbers,
+        "value": numbers,
+        "currency": st.one_of(st.none(), st.text(max_size=4), st.sampled_from(["eur", "USD"])),
+        "properties": json_objects,
+        "context": json_objects,
+        "timestamp": st.one_of(st.none(), st.just("2024-05-01T10:00:00Z")),
+        "colour": st.just("red"),
+    },
+)
+kinds = st.one_of(
+    st.sampled_from(
+        ["view", "page", "purchase", "rate", "search", "Product Viewed", " VIEW ", "x-promo"]
+    ),
+    st.sampled_from(["nonsense", "", "x-"]),
+    st.integers(),
+    st.none(),
+)
+
+
+def outcome(build: Callable[[], dict[str, Any]]) -> tuple[str, Any]:
+    try:
+        wire = build()
+    except Exception as error:
+        return type(error).__name__, str(error)
+    return "ok", {k: v for k, v in wire.items() if k not in ("event_id", "timestamp")}
+
+
+@settings(max_examples=400, deadline=None)
+@given(kinds, event_fields)
+def test_quick_validation_accepts_and_rejects_what_event_does(
+    kind: Any, fields: dict[str, Any]
+) -> None:
+    quick = outcome(lambda: wire_form(checked(kind, fields)))
+    full = outcome(lambda: Event(kind, **fields).to_dict())
+    assert quick == full
+    if quick[0] == "ok":
+        wire = wire_form(checked(kind, fields))
+        assert Event.from_dict(wire).to_dict() == wire
+
+
+def test_the_usual_event_takes_the_quick_path_and_gets_a_uuid7_and_the_time() -> None:
+    before = datetime.now(timezone.utc)
+    item = checked("view", {"user_id": "u1", "item_id": "sku-1", "properties": {"pos": 3}})
+    assert isinstance(item, tuple)  # no Event built in the caller
+    wire = wire_form(item)
+    event_id = UUID(wire["event_id"])
+    assert (event_id.version, event_id.variant) == (7, "specified in RFC 4122")
+    moment = datetime.fromisoformat(wire["timestamp"].replace("Z", "+00:00"))
+    assert before - timedelta(milliseconds=1) <= moment <= datetime.now(timezone.utc)
+    assert wire == {**wire, "type": "view", "user_id": "u1", "properties": {"pos": 3}}
+    later = wire_form(checked("view", {"user_id": "u1", "item_id": "sku-1"}))
+    assert later["event_id"] > wire["event_id"] or later["timestamp"] == wire["timestamp"]
+    assert isinstance(checked("view", {"user_id": "u1", "item_id": "1", "timestamp": 1e9}), Event)
+
+
+# -- the worker -----------------------------------------------------------------------------
+
+
+class Recorder:
+    """A mock collector that keeps every batch it is sent."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(gzip.decompress(request.content))
+        self.batches.append(body["batch"])
+        return httpx.Response(200, json={"results": []})
+
+
+def test_full_batches_go_at_once_and_the_rest_at_the_interval() -> None:
+    recorder = Recorder()
+    tracker = Tracker(
+        "http://127.0.0.1:9/recsdk",
+        transport=httpx.MockTransport(recorder),
+        batch_size=100,
+        flush_interval=0.5,
+    )
+    for i in range(250):
+        tracker.track("view", user_id="u1", item_id=f"sku-{i}")
+    deadline = time.monotonic() + 10
+    while len(recorder.batches) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [len(batch) for batch in recorder.batches] == [100, 100]  # the 50 wait
+    while len(recorder.batches) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [len(batch) for batch in recorder.batches] == [100, 100, 50]
+    sent = [event["item_id"] for batch in recorder.batches for event in batch]
+    assert sent == [f"sku-{i}" for i in range(250)]  # in order, each once
+    tracker.shutdown()
+
+
+def test_a_tracker_keeps_working_after_shutdown() -> None:
+    recorder = Recorder()
+    tracker = Tracker("http://127.0.0.1:9/recsdk", transport=httpx.MockTransport(recorder))
+    tracker.track("view", user_id="u1", item_id="sku-1")
+    assert tracker.shutdown(timeout=5)
+    tracker.track("view", user_id="u1", item_id="sku-2")  # e.g. from a later atexit hook
+    assert tracker.flush(timeout=5)
+    assert [event["item_id"] for batch in recorder.batches for event in batch] == [
+        "sku-1",
+        "sku-2",
+    ]
+    tracker.shutdown()
+
+
+def test_a_lone_surrogate_does_not_sink_its_batch() -> None:
+    recorder = Recorder()
+    tracker = Tracker("http://127.0.0.1:9/recsdk", transport=httpx.MockTransport(recorder))
+    tracker.track("view", user_id="u\udc80", item_id="sku-1")  # valid for Event, not UTF-8
+    tracker.track("view", user_id="u2", item_id="sku-2")
+    assert tracker.flush(timeout=5)
+    assert [event["user_id"] for event in recorder.batches[0]] == ["u\udc80", "u2"]
+    assert tracker.stats()["sent"] == 2
+    tracker.shutdown()

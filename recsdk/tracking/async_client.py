@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from recsdk.events import Event
 from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase, answer_of
+from recsdk.tracking.validation import QueuedEvent
 
 __all__ = ["AsyncTracker"]
 
@@ -51,7 +51,7 @@ class AsyncTracker(TrackerBase):
         self._worker: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
 
-    def _enqueue(self, event: Event) -> bool:
+    def _enqueue(self, event: QueuedEvent) -> bool:
         try:
             self._ensure_worker().put_nowait(event)
         except asyncio.QueueFull:
@@ -105,7 +105,7 @@ class AsyncTracker(TrackerBase):
                 item = await asyncio.wait_for(queue.get(), wait)
             except asyncio.TimeoutError:
                 item = None
-            if isinstance(item, Event):
+            if item is not None and not isinstance(item, asyncio.Future):
                 if not batch.fits(item, self.options):
                     await self._deliver(batch)
                     batch, due = Batch(), None

@@ -8,26 +8,25 @@ restarts its thread in forked children (gunicorn, uwsgi) and sends what is left 
 from __future__ import annotations
 
 import atexit
+import collections
 import itertools
 import logging
+import math
 import os
-import queue
 import threading
 import time
 import weakref
-from typing import Any, Final
+from typing import Any
 
 import httpx
 
-from recsdk.events import Event
 from recsdk.tracking.policy import Batch, ErrorCallback, TrackerBase, answer_of
+from recsdk.tracking.validation import QueuedEvent
 
 __all__ = ["Tracker"]
 
 log = logging.getLogger("recsdk.tracking")
 
-_FLUSH: Final = object()
-_STOP: Final = object()
 _trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
 
 
@@ -71,33 +70,41 @@ class Tracker(TrackerBase):
         self._start_fresh()
         _trackers.add(self)
 
-    def _start_fresh(self, pending: list[Any] | None = None) -> None:
+    def _start_fresh(self, pending: list[QueuedEvent] | None = None) -> None:
         """(Re)make what a process cannot share: the queue, locks, client, worker."""
         self._pid = os.getpid()
-        self._queue: queue.Queue[Any] = queue.Queue(self.options.max_queue)
-        for item in pending or []:
-            self._queue.put_nowait(item)
+        # A deque under one lock, rather than a queue.Queue: track() takes a single lock
+        # (for the bound and the counters), and wakes the worker only when a batch starts
+        # or fills, not for every event.
+        self._pending: collections.deque[QueuedEvent] = collections.deque(pending or ())
         self._lock = threading.Lock()
+        self._stats_lock = self._lock  # counters too: a lock copied by fork may be held
         self._progress = threading.Condition(self._lock)
-        self._enqueued = len(pending or [])
+        self._wake = threading.Event()
+        self._enqueued = len(self._pending)
         self._finished = 0
+        self._drain = False  # send everything waiting (a flush, or shutdown)
+        self._stopping = False
         self._client = httpx.Client(timeout=self.options.timeout, transport=self._transport)
         self._worker: threading.Thread | None = None
 
     # -- the caller's side ----------------------------------------------------------------
 
-    def _enqueue(self, event: Event) -> bool:
+    def _enqueue(self, event: QueuedEvent) -> bool:
         if self.sync_mode:
             self._send(Batch.of([event]))
             return True
-        self._ensure_worker()
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            return False
+        if self._worker is None or self._pid != os.getpid():
+            self._ensure_worker()
         with self._lock:
+            waiting = len(self._pending)
+            if waiting >= self.options.max_queue:
+                return False
+            self._pending.append(event)
             self._enqueued += 1
-        self._count(queued=1)
+            self._stats.queued += 1
+        if waiting == 0 or waiting + 1 == self.options.batch_size:
+            self._wake.set()  # a batch starts (its interval runs from now) or is full
         return True
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -106,11 +113,9 @@ class Tracker(TrackerBase):
             return True
         with self._lock:
             target = self._enqueued
+            self._drain = True
         self._ensure_worker()
-        try:
-            self._queue.put(_FLUSH, timeout=timeout)
-        except queue.Full:
-            return False
+        self._wake.set()
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._progress:
             while self._finished < target:
@@ -126,9 +131,13 @@ class Tracker(TrackerBase):
         self._deadline = time.monotonic() + timeout
         done = self.flush(timeout)
         worker = self._worker
-        if worker is not None and worker.is_alive() and self._pid == os.getpid():
-            self._queue.put(_STOP)
+        if worker is not None and self._pid == os.getpid():
+            with self._lock:
+                self._stopping = True
+            self._wake.set()
             worker.join(max(0.0, self._deadline - time.monotonic()))
+            if not worker.is_alive():
+                self._worker = None  # a later track() starts a new one
         self._client.close()
         _trackers.discard(self)
         return done
@@ -143,35 +152,48 @@ class Tracker(TrackerBase):
             return
         with self._lock:
             if self._worker is None or not self._worker.is_alive():
+                self._stopping = False
+                if self._client.is_closed:
+                    self._client = httpx.Client(
+                        timeout=self.options.timeout, transport=self._transport
+                    )
                 self._worker = threading.Thread(
                     target=self._run, name="recsdk-tracker", daemon=True
                 )
                 self._worker.start()
+        _trackers.add(self)
 
     def _run(self) -> None:
-        batch = Batch()
-        due = float("inf")
+        """Sleep until a batch is full, due, or asked for; send; repeat until stopped."""
+        due = math.inf  # when the oldest waiting event must be sent
         while True:
-            wait = None if due == float("inf") else max(0.0, due - time.monotonic())
-            try:
-                item = self._queue.get(timeout=wait)
-            except queue.Empty:
-                item = None
-            if item is None or item is _FLUSH or item is _STOP:
-                self._deliver(batch)
-                batch, due = Batch(), float("inf")
-                if item is _STOP:
-                    return
+            self._wake.clear()  # before reading the state: a later wake-up is kept
+            with self._lock:
+                waiting, drain, stopping = len(self._pending), self._drain, self._stopping
+                self._drain = False
+            now = time.monotonic()
+            if waiting and due == math.inf:
+                due = now + self.options.flush_interval
+            if drain or stopping or (waiting and now >= due):
+                self._send_waiting(waiting)
+                due = math.inf
+            elif waiting >= self.options.batch_size:
+                self._send_waiting(waiting - waiting % self.options.batch_size)
                 continue
-            if not batch.fits(item, self.options):
+            if stopping:
+                return
+            self._wake.wait(None if due == math.inf else max(0.0, due - now))
+
+    def _send_waiting(self, count: int) -> None:
+        """Send the ``count`` oldest waiting events, in batches within the limits."""
+        batch = Batch()
+        for _ in range(count):
+            event = self._pending.popleft()
+            if not batch.fits(event, self.options):
                 self._deliver(batch)
-                batch, due = Batch(), float("inf")
-            batch.add(item)
-            if due == float("inf"):
-                due = time.monotonic() + self.options.flush_interval
-            if batch.full(self.options):
-                self._deliver(batch)
-                batch, due = Batch(), float("inf")
+                batch = Batch()
+            batch.add(event)
+        self._deliver(batch)
 
     def _deliver(self, batch: Batch) -> None:
         if not batch.events:
@@ -202,8 +224,7 @@ class Tracker(TrackerBase):
 
     def _after_fork(self) -> None:
         """In a forked child: keep the queued events, remake the rest, start over."""
-        pending = [item for item in list(self._queue.queue) if isinstance(item, Event)]
-        self._start_fresh(pending)
+        self._start_fresh(list(self._pending))
 
 
 def _after_fork_in_child() -> None:

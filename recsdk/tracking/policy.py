@@ -20,7 +20,7 @@ import attrs
 import httpx
 
 from recsdk.errors import InvalidEvent
-from recsdk.events import Event
+from recsdk.tracking.validation import QueuedEvent, checked, wire_form
 
 __all__ = [
     "Batch",
@@ -91,7 +91,7 @@ class Batch:
     """Events gathered for one request, within the count and byte limits.
 
     Each event is kept in its wire form and as its JSON text, made once, in the worker:
-    ``track()`` itself only validates and queues.
+    ``track()`` itself only validates and queues (the id and the time are formatted here).
     """
 
     events: list[dict[str, Any]] = attrs.field(factory=list)
@@ -99,20 +99,20 @@ class Batch:
     size: int = 0
 
     @classmethod
-    def of(cls, events: list[Event]) -> Batch:
+    def of(cls, events: list[QueuedEvent]) -> Batch:
         batch = cls()
         for event in events:
             batch.add(event)
         return batch
 
-    def fits(self, event: Event, options: TrackerOptions) -> bool:
+    def fits(self, event: QueuedEvent, options: TrackerOptions) -> bool:
         """Whether ``event`` may join (an empty batch takes any event)."""
         if not self.events:
             return True
         return len(self.events) < options.batch_size and self.size <= options.batch_bytes
 
-    def add(self, event: Event) -> None:
-        wire = event.to_dict()
+    def add(self, event: QueuedEvent) -> None:
+        wire = wire_form(event)
         part = json.dumps(wire, separators=(",", ":"), ensure_ascii=False)
         self.events.append(wire)
         self.parts.append(part)
@@ -126,7 +126,9 @@ class Batch:
         sent_at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         extra = "" if key is None else f",{json.dumps('key')}:{json.dumps(key)}"
         text = f'{{"batch":[{",".join(self.parts)}],"sent_at":"{sent_at}"{extra}}}'
-        return gzip.compress(text.encode("utf-8"), 5)
+        # A lone surrogate (which no UTF-8 can hold) becomes its JSON escape, \udXXX,
+        # instead of failing the whole batch.
+        return gzip.compress(text.encode("utf-8", "backslashreplace"), 5)
 
 
 class Delivery:
@@ -234,18 +236,18 @@ class TrackerBase:
             event = self._validated(type, fields)
             if event is not None and not self._enqueue(event):
                 self._count(dropped=1)
-                self._report("the queue is full; event dropped", [event.to_dict()])
+                self._report("the queue is full; event dropped", [wire_form(event)])
         except Exception:  # never into the host app
             log.exception("recsdk tracker: could not track an event")
 
-    def _enqueue(self, event: Event) -> bool:
+    def _enqueue(self, event: QueuedEvent) -> bool:
         """Queue a valid event for sending; False if the queue is full."""
         raise NotImplementedError
 
-    def _validated(self, type: str, fields: Mapping[str, Any]) -> Event | None:
-        """The event, or None (counted and reported) if it is invalid."""
+    def _validated(self, type: str, fields: Mapping[str, Any]) -> QueuedEvent | None:
+        """The event to queue, or None (counted and reported) if it is invalid."""
         try:
-            return Event(type, **fields)
+            return checked(type, fields)
         except InvalidEvent as error:
             self._count(invalid=1)
             self._report(f"invalid event: {error}", [{"type": type, **fields}])
