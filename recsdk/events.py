@@ -54,6 +54,7 @@ MAX_JSON_BYTES: Final = 32 * 1024
 _EARLIEST: Final = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _FUTURE_SLACK: Final = timedelta(days=1)
 _CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CUSTOM_TYPE: Final = re.compile(r"x-[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}")
 
@@ -186,6 +187,8 @@ def _to_id(field: str, value: object) -> str | None:
         raise InvalidEvent(field, f"is {len(value)} characters long; the limit is {MAX_ID_LENGTH}")
     if _CONTROL_CHARS.search(value):
         raise InvalidEvent(field, "contains a control character")
+    if _SURROGATES.search(value):
+        raise InvalidEvent(field, "is not valid Unicode (a lone surrogate)")
     return value
 
 
@@ -311,7 +314,10 @@ def _to_json_object(field: str, value: object) -> dict[str, Any]:
         encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidEvent(field, f"is not JSON-serializable: {exc}") from None
-    size = len(encoded.encode("utf-8"))
+    try:
+        size = len(encoded.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidEvent(field, "has text that is not valid Unicode (a lone surrogate)") from None
     if size > MAX_JSON_BYTES:
         raise InvalidEvent(field, f"is {size} bytes as JSON; the limit is {MAX_JSON_BYTES}")
     return dict(value)

@@ -137,6 +137,7 @@ def test_ids_are_checked(field: str) -> None:
     rejects(field, **{field: "bad\nid"})
     rejects(field, **{field: "bad\x00id"})
     rejects(field, **{field: "bad\x85id"})
+    rejects(field, **{field: "bad\udc80id"})  # a lone surrogate cannot be stored
     rejects(field, **{field: ""})
     rejects(field, **{field: 1.5})
     rejects(field, **{field: True})
@@ -254,6 +255,7 @@ def test_json_objects(field: str) -> None:
     rejects(field, **{field: {"set": {1, 2}}})
     rejects(field, **{field: {"nan": math.nan}})
     rejects(field, **{field: {"bytes": b"x"}})
+    assert "surrogate" in rejects(field, **{field: {"text": "\ud800"}}).reason
     error = rejects(field, **{field: {"big": "x" * 33_000}})
     assert "limit" in error.reason
     assert getattr(event(**{field: {"big": "x" * 32_000}}), field)
