@@ -38,16 +38,17 @@ __all__ = [
 ]
 
 PERSONAL: Final = "personal"  # a placeholder reason, replaced by the history action
+_EXPLAINED_FIRST: Final = 16  # history items searched first for the item behind a pick
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float64]
 
 
 def _fetch_sizes(state: ServingState, rules: Rules) -> list[int]:
-    """How many scored candidates to ask the model for: a few, then all it can give."""
-    first = 4 * rules.k + 20 + len(rules.blocked)
+    """How many scored candidates to ask the model for: a few, more, then all it can give."""
+    first = 2 * rules.k + 10 + len(rules.blocked)
     if rules.category is not None or rules.include is not None:
         first *= 8  # strict filters drop most candidates
-    return [first, max(first, state.n_model_items)]
+    return [first, 8 * first, max(8 * first, state.n_model_items)]
 
 
 def _blend(
@@ -118,17 +119,19 @@ def personal(
     ``share`` is :meth:`ServingState.collaborative_share` of the history's items.
     """
     picker = _picker(state, rules)
+    content = None
     if len(history.items):
         for size in _fetch_sizes(state, rules):
             ranked = score_history(
                 state, history.items, history.weights, share, rules.blocked, size
             )
+            content = ranked.content
             items, scores = _boosted(state, history, ranked.items, ranked.scores, boost)
             picker = _picker(state, rules)
             if picker.offer(items, scores, PERSONAL) or ranked.complete:
                 break
     backfill(picker, state, list(history.preferred))
-    return explain(state, history, share, picker.finish())
+    return explain(state, history, share, picker.finish(), content)
 
 
 def _boosted(
@@ -146,16 +149,42 @@ def _boosted(
     return items[order], lifted[order]
 
 
+def _first_sources(
+    content: tuple[list[IntArray], list[FloatArray], list[int]] | None, top: int
+) -> tuple[list[IntArray], list[FloatArray], list[int]] | None:
+    """The content parts of the first ``top`` sources only."""
+    if content is None:
+        return None
+    keep = [n for n, position in enumerate(content[2]) if position < top]
+    return (
+        [content[0][n] for n in keep],
+        [content[1][n] for n in keep],
+        [content[2][n] for n in keep],
+    )
+
+
 def explain(
-    state: ServingState, history: History, share: FloatArray, picks: list[Pick]
+    state: ServingState,
+    history: History,
+    share: FloatArray,
+    picks: list[Pick],
+    content: tuple[list[IntArray], list[FloatArray], list[int]] | None = None,
 ) -> list[Pick]:
     """Name the action and the history item behind each personal pick."""
     chosen = np.array([p[0] for p in picks if p[2] == PERSONAL], dtype=np.int32)
-    sources = (
-        strongest_sources(state, history.items, history.weights, share, chosen)
-        if len(chosen)
-        else {}
-    )
+    sources: dict[int, int] = {}
+    if len(chosen):
+        # The strongest history items first: they explain nearly every pick.
+        top = _EXPLAINED_FIRST
+        sources = strongest_sources(
+            state, history.items[:top], history.weights[:top], share[:top], chosen,
+            _first_sources(content, top),
+        )  # fmt: skip
+        missing = np.array([c for c in chosen.tolist() if c not in sources], dtype=np.int32)
+        if len(missing) and len(history.items) > top:
+            sources.update(
+                strongest_sources(state, history.items, history.weights, share, missing, content)
+            )
     out: list[Pick] = []
     for item, score, reason, about in picks:
         if reason != PERSONAL:

@@ -178,15 +178,19 @@ def _small_history(rows: Sequence[ItemEventRow], table: WeightTable, items: Item
     by_item: dict[int, float] = {}
     action: dict[int, int] = {}
     bought: set[int] = set()
-    for item, code, ts, value, *_ in sorted(rows, key=_item_key):
-        weight = weights[code % 256]
-        if code == TypeCode.rate:
-            weight *= value or 0.0
+    rate, purchase = int(TypeCode.rate), int(TypeCode.purchase)
+    for row in sorted(rows, key=_item_key):
+        item, code = row[0], row[1] % 256
+        weight = weights[code]
+        if code == rate:
+            weight *= row[3] or 0.0
         if decay:
-            weight *= 2.0 ** ((ts - newest) / scale)
+            weight *= 2.0 ** ((row[2] - newest) / scale)
         by_item[item] = by_item.get(item, 0.0) + weight
-        action[item] = max(action.get(item, 0), ranks[code % 256])
-        if code == TypeCode.purchase:
+        rank = ranks[code]
+        if rank > action.get(item, 0):
+            action[item] = rank
+        if code == purchase:
             bought.add(item)
     cap = table.cap
     if cap is not None:
@@ -199,7 +203,7 @@ def _small_history(rows: Sequence[ItemEventRow], table: WeightTable, items: Item
         weights=np.array(affinity, dtype=np.float64),
         seen=np.array(sorted(by_item), dtype=np.int32),
         bought=np.array(sorted(bought), dtype=np.int32),
-        actions=np.array([action[item] for item in kept], dtype=np.int8),
+        actions=np.array([action.get(item, 0) for item in kept], dtype=np.int8),
         preferred=_small_preferences(kept, affinity, items),
         rows=rows,
     )

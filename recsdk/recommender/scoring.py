@@ -35,6 +35,7 @@ class Ranked:
     items: IntArray
     scores: FloatArray
     complete: bool
+    content: tuple[list[IntArray], list[FloatArray], list[int]] = ([], [], [])
 
 
 def content_parts(
@@ -78,11 +79,12 @@ def score_history(
         parts_i.append(items)
         parts_s.append(scores)
         complete = len(items) < size or size >= model.n_items
-    content_i, content_s, _ = content_parts(state, sources, weights, share)
+    content_i, content_s, cold = content_parts(state, sources, weights, share)
     if not content_i:
         if not parts_i:
             return Ranked(np.empty(0, np.int32), np.empty(0, np.float64), True)
         return Ranked(parts_i[0].astype(np.int32), parts_s[0].astype(np.float64), complete)
+    content = (content_i, content_s, cold)
     scale = _neighbour_scale(state, sources, weights * share, blocked) if parts_i else 1.0
     parts_i += content_i
     parts_s += [part / scale for part in content_s]
@@ -93,7 +95,7 @@ def score_history(
         keep &= ~member(unique, blocked)
     unique, totals = unique[keep], totals[keep]
     order = np.lexsort((unique, -totals))
-    return Ranked(unique[order].astype(np.int32), totals[order], complete)
+    return Ranked(unique[order].astype(np.int32), totals[order], complete, content)
 
 
 def _neighbour_scale(
@@ -119,10 +121,12 @@ def strongest_sources(
     weights: FloatArray,
     share: FloatArray,
     chosen: IntArray,
+    content: tuple[list[IntArray], list[FloatArray], list[int]] | None = None,
 ) -> dict[int, int]:
     """For each chosen item, the position of the source contributing most to its score.
 
-    Ties go to the earliest source (the history's strongest item).
+    Ties go to the earliest source (the history's strongest item). ``content`` is
+    :func:`content_parts` of the same sources, when already at hand.
     """
     rows = [state.neighbors(item) for item in sources.tolist()]
     parts_i: list[npt.NDArray[np.integer]] = [row[0] for row in rows]
@@ -130,7 +134,7 @@ def strongest_sources(
     lengths = [len(row[0]) for row in rows]
     factors = (share * weights).tolist()
     positions = list(range(len(sources)))
-    content_i, content_s, cold = content_parts(state, sources, weights, share)
+    content_i, content_s, cold = content or content_parts(state, sources, weights, share)
     parts_i += content_i
     parts_s += content_s
     lengths += [len(part) for part in content_i]

@@ -36,7 +36,7 @@ __all__ = [
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
-_ALL_COLLABORATIVE = 0.8  # from this share on, an item's content neighbours are left out
+_ALL_COLLABORATIVE = 0.5  # from this share on, an item's content neighbours are left out
 
 
 @attrs.frozen
@@ -98,9 +98,9 @@ class ServingState:
         """How much the model's neighbours count for each item against its content ones.
 
         ``n / (n + content_shrinkage)`` for a catalog item ``n`` shoppers touched; 1 from
-        0.8 on (content neighbours would count for less than a fifth: they are left out)
-        and for items the catalog does not describe (they have no content neighbours); 0
-        for items the model does not know.
+        0.5 on (enough shoppers: content neighbours are left out) and for items the catalog
+        does not describe (they have no content neighbours); 0 for items the model does not
+        know.
         """
         table = self._shares
         if table is None:
