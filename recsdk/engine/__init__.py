@@ -14,7 +14,7 @@ from recsdk.engine.matrix import (
     bot_users,
     build_matrix,
 )
-from recsdk.engine.model import MEASURES, ItemSimilarity, NotFitted
+from recsdk.engine.model import MEASURES, ItemSimilarity, NotFitted, Scored
 
 __all__ = [
     "DEFAULT_TYPE_WEIGHTS",
@@ -23,6 +23,7 @@ __all__ = [
     "InteractionsLike",
     "ItemSimilarity",
     "NotFitted",
+    "Scored",
     "UserItemMatrix",
     "Weighting",
     "bot_users",

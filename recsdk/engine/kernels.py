@@ -565,11 +565,16 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending,
     items outside the neighbours compete with ``prior[j]`` alone. With ``fill`` the rest of
     the ``k`` slots take the most popular allowed items (score 0). Sums run in history
     order, as in :func:`_score_many`.
+
+    Returns ``(items, scores, sources, top)``: ``sources[c]`` is the position in ``hist``
+    of the item that contributed most to ``items[c]`` (the earliest on a tie; -1 for items
+    that no history item led to), ``top`` the largest eligible neighbour sum (0 if none).
     """
     width = nbr.shape[1]
     n = 0
     cand = np.empty(hist.shape[0] * width, dtype=np.int32)
     vals = np.empty(hist.shape[0] * width, dtype=np.float64)
+    origin = np.empty(hist.shape[0] * width, dtype=np.int32)
     for h in range(hist.shape[0]):
         item = hist[h]
         w = np.float64(hist_w[h])
@@ -579,22 +584,32 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending,
                 break
             cand[n] = j
             vals[n] = w * nbr_score[item, c]
+            origin[n] = h
             n += 1
-    order = np.argsort(cand[:n], kind="mergesort")
+    order = np.argsort(cand[:n], kind="mergesort")  # stable: history order within an item
     union = np.empty(n, dtype=np.int32)
     totals = np.empty(n, dtype=np.float64)
+    leader = np.empty(n, dtype=np.int32)
     m = 0
     t = 0
     while t < n:
         j = cand[order[t]]
         total = 0.0
+        best = -np.inf
         while t < n and cand[order[t]] == j:
-            total += vals[order[t]]
+            v = vals[order[t]]
+            total += v
+            if v > best:
+                best = v
+                leader[m] = origin[order[t]]
             t += 1
         union[m] = j
         totals[m] = total
         m += 1
     scale = _keep_eligible(union, totals, m, excluded, trending)
+    top = 0.0
+    for c in range(m):
+        top = max(top, totals[c])
     heap_s = np.empty(k, dtype=np.float64)
     heap_i = np.empty(k, dtype=np.int32)
     heap_a = np.empty(k, dtype=np.float32)
@@ -617,7 +632,12 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending,
     _emit_top(heap_s, heap_i, size, 0, out_i, out_s)
     if fill:
         size = _fill_popular(out_i, out_s, 0, size, k, excluded, popular)
-    return out_i[0, :size], out_s[0, :size]
+    sources = np.full(size, -1, dtype=np.int32)
+    for c in range(size):
+        at = np.searchsorted(union[:m], out_i[0, c])
+        if at < m and union[at] == out_i[0, c] and totals[at] > 0.0:
+            sources[c] = leader[at]
+    return out_i[0, :size], out_s[0, :size], sources, top
 
 
 @_jit()

@@ -24,7 +24,7 @@ from recsdk.engine import kernels, matrix
 from recsdk.engine.matrix import InteractionsLike, UserItemMatrix, Weighting
 from recsdk.errors import NotFitted
 
-__all__ = ["MEASURES", "ItemSimilarity", "NotFitted"]
+__all__ = ["MEASURES", "ItemSimilarity", "NotFitted", "Scored"]
 
 Measure = Literal["cosine", "jaccard", "lift", "conditional", "cooccurrence", "bm25", "tfidf"]
 
@@ -460,12 +460,18 @@ class ItemSimilarity:
         return self._fitted().plain.n_users
 
     def neighbors(self, item: int) -> tuple[IntArray, FloatArray]:
-        """The stored neighbours of one item and their similarities, best first."""
+        """The stored neighbours of one item and their similarities, best first.
+
+        Read-only views into the model (no copy); a later ``partial_fit`` never changes them.
+        """
         state = self._fitted()
         self._check_item(item)
         row = state.neighbors[item, : self.n_neighbors]
         kept = int(np.count_nonzero(row >= 0))
-        return row[:kept].copy(), state.scores[item, :kept].copy()
+        items, scores = row[:kept], state.scores[item, :kept]
+        items.flags.writeable = False
+        scores.flags.writeable = False
+        return items, scores
 
     def similar_items(
         self,
@@ -528,15 +534,39 @@ class ItemSimilarity:
         (items, scores):
             Exactly ``min(k, allowed items)`` entries with ``fill``, best first.
         """
+        found = self.explain(
+            history, weights, k=k, exclude=exclude, exclude_history=exclude_history,
+            fill=fill, trend=trend,
+        )  # fmt: skip
+        return found.items, found.scores
+
+    def explain(
+        self,
+        history: npt.ArrayLike,
+        weights: npt.ArrayLike | None = None,
+        *,
+        k: int = 10,
+        exclude: npt.ArrayLike | None = None,
+        exclude_history: bool = True,
+        fill: bool = True,
+        trend: bool = True,
+    ) -> Scored:
+        """:meth:`score`, and for each item the history item that led to it.
+
+        Same parameters as :meth:`score`. A recommender's reasons ("because you viewed
+        ...") come from :attr:`Scored.sources` at no extra cost.
+        """
         state = self._fitted()
-        hist, w = self._history(history, weights)
+        hist, w, positions = self._history(history, weights)
         excluded = self._excluded(hist if exclude_history else None, exclude)
         prior, trending = state.prior(self.trend_weight if trend else 0.0)
-        items, scores = kernels._score_one(
+        items, scores, sources, top = kernels._score_one(
             state.neighbors[:, : self.n_neighbors], state.scores[:, : self.n_neighbors],
             hist, w, excluded, state.popular_order(), prior, trending, int(k), bool(fill),
         )  # fmt: skip
-        return items, scores
+        led = sources >= 0
+        sources[led] = positions[sources[led]]
+        return Scored(items, scores, sources, float(top))
 
     def score_many(
         self,
@@ -634,7 +664,8 @@ class ItemSimilarity:
 
     def _history(
         self, history: npt.ArrayLike, weights: npt.ArrayLike | None
-    ) -> tuple[IntArray, npt.NDArray[np.float64]]:
+    ) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """The known items of a history, their weights and their positions in it."""
         hist = np.atleast_1d(np.asarray(history, dtype=np.int64))
         w = (
             np.ones(len(hist), dtype=np.float64)
@@ -644,7 +675,7 @@ class ItemSimilarity:
         if w.shape != hist.shape:
             raise ValueError("weights must have one value per history item")
         known = (hist >= 0) & (hist < self.n_items)
-        return hist[known].astype(np.int32), w[known]
+        return hist[known].astype(np.int32), w[known], np.flatnonzero(known)
 
     def _excluded(self, hist: IntArray | None, exclude: npt.ArrayLike | None) -> IntArray:
         parts = [np.empty(0, dtype=np.int32)]
@@ -723,6 +754,23 @@ class ItemSimilarity:
         tiny.similar_items(0, 2)
         tiny.recommend_all(k=2)
         return self
+
+
+@attrs.frozen
+class Scored:
+    """Top items for a history, and what led to each (:meth:`ItemSimilarity.explain`)."""
+
+    items: IntArray
+    """Item indices, best first."""
+    scores: FloatArray
+    """Their scores."""
+    sources: npt.NDArray[np.int32]
+    """Per item, the position in the given history of the item whose neighbour score
+    contributed most (the earliest on a tie), or -1 when none did (a trending or popular
+    fill)."""
+    top: float
+    """The largest neighbour sum among allowed items (0 if none): with a trend term, the
+    neighbour sums were divided by it before the trend was added."""
 
 
 @attrs.define(eq=False)

@@ -73,6 +73,19 @@ def test_score_matches_reference(
     )  # fmt: skip
     assert items.tolist() == ref_items
     np.testing.assert_array_equal(scores, np.asarray(ref_scores, dtype=np.float32))
+    explained = model.explain(
+        history, weights, k=k, exclude=extra, exclude_history=exclude_history, fill=fill
+    )
+    assert explained.items.tolist() == ref_items
+    assert explained.sources.tolist() == [
+        _leading_source(state.neighbors[:, :4], state.scores[:, :4], history, weights, j)
+        for j in ref_items
+    ]
+    _, best = model.score(
+        history, weights, k=1, exclude=extra, exclude_history=exclude_history, fill=False,
+        trend=False,
+    )  # fmt: skip
+    assert explained.top == pytest.approx(float(best[0]) if len(best) else 0.0, rel=1e-6)
     # The batch form gives the same rows.
     hist = UserItemMatrix.from_coo(
         np.zeros(n_history, dtype=np.int32), history, weights, n_users=1, n_items=20
@@ -82,6 +95,18 @@ def test_score_matches_reference(
         hist, k=k, exclude=ex, exclude_history=exclude_history, fill=fill
     )
     assert many_items[0][many_items[0] >= 0].tolist() == ref_items
+
+
+def _leading_source(
+    neighbors: np.ndarray, scores: np.ndarray, history: np.ndarray, weights: np.ndarray, item: int
+) -> int:
+    """Position of the history item whose weighted similarity to ``item`` is largest."""
+    best, leader = -np.inf, -1
+    for position, (h, w) in enumerate(zip(history, weights, strict=True)):
+        for j, sim in zip(neighbors[h], scores[h], strict=True):
+            if j == item and w * np.float64(sim) > best:
+                best, leader = w * np.float64(sim), position
+    return leader
 
 
 def test_recommend_never_seen(shop_model: ItemSimilarity) -> None:
