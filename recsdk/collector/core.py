@@ -12,6 +12,7 @@ and ``GET /similar/<item_id>``, and every collector serves the tracker, ``GET /r
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -336,7 +337,7 @@ class Collector:
 
     def _receive(self, request: Request, trusted: bool) -> Response:
         received_at = datetime.now(timezone.utc)
-        batch, sent_at, key = self._read_envelope(request)
+        batch, sent_at, key, body_bytes = self._read_envelope(request)
         if not trusted:
             self._check_page_key(request, key)
         skew = received_at - sent_at if sent_at and self.config.correct_clock_skew else None
@@ -344,15 +345,18 @@ class Collector:
         candidates: list[Any] = []
         places: list[int] = []
         bots = 0
+        # No event can be over the limit when the whole body is not.
+        check_size = body_bytes > MAX_JSON_BYTES
+        client_ip = _client_ip(request, self.config)
         for index, raw in enumerate(batch):
-            problem = _too_large(raw)
+            problem = _too_large(raw) if check_size else None
             if problem:
                 results[index] = problem
             elif self.config.drop_bots and _is_bot(raw, request):
                 results[index] = {"status": "ignored", "reason": "bot"}
                 bots += 1
             else:
-                candidates.append(self._enrich(raw, request, skew))
+                candidates.append(self._enrich(raw, request, client_ip, skew))
                 places.append(index)
         outcome = self.store.add_many(candidates, report_duplicates=True)
         rejected = {r.index: r for r in outcome.rejected}
@@ -390,7 +394,8 @@ class Collector:
         for user_id, anonymous_id in shoppers:
             self.recommender.invalidate(user_id, anonymous_id)
 
-    def _read_envelope(self, request: Request) -> tuple[list[Any], datetime | None, Any]:
+    def _read_envelope(self, request: Request) -> tuple[list[Any], datetime | None, Any, int]:
+        """The batch, its ``sent_at``, its page key and the decoded body's size."""
         body = self._decoded_body(request)
         try:
             payload = json.loads(body)
@@ -403,7 +408,7 @@ class Collector:
             raise _BadRequest(
                 413, f"{len(batch)} events in one batch; the limit is {self.config.max_events}"
             )
-        return batch, _sent_at(payload.get("sent_at")), payload.get("key")
+        return batch, _sent_at(payload.get("sent_at")), payload.get("key"), len(body)
 
     def _decoded_body(self, request: Request) -> bytes:
         limit = self.config.max_body_bytes
@@ -423,7 +428,9 @@ class Collector:
             raise _BadRequest(413, "the body is too large once decompressed")
         return body
 
-    def _enrich(self, raw: Any, request: Request, skew: timedelta | None) -> Any:
+    def _enrich(
+        self, raw: Any, request: Request, client_ip: str | None, skew: timedelta | None
+    ) -> Any:
         """Add what the server knows: the shopper's (truncated) IP, user agent, true time."""
         if not isinstance(raw, dict):
             return raw  # the store rejects it with the reason
@@ -431,7 +438,7 @@ class Collector:
         context = event.get("context")
         if context is None or isinstance(context, dict):
             context = dict(context or {})
-            ip = context.get("ip", _client_ip(request, self.config))
+            ip = context.get("ip", client_ip)
             if ip is not None:
                 context["ip"] = _truncated_ip(ip) if self.config.truncate_ip else ip
                 if context["ip"] is None:
@@ -486,8 +493,14 @@ def _is_bot(raw: Any, request: Request) -> bool:
 
 def _truncated_ip(value: Any) -> str | None:
     """The network part of an address (IPv4 /24, IPv6 /48), or None if it is not one."""
+    return _network_of(str(value).strip())
+
+
+@functools.lru_cache(maxsize=4096)
+def _network_of(text: str) -> str | None:
+    # A batch's events share their sender's address: parse it once, not once per event.
     try:
-        address = ipaddress.ip_address(str(value).strip())
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     prefix = 24 if address.version == 4 else 48
