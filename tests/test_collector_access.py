@@ -101,6 +101,17 @@ def test_an_open_collector_accepts_anyone(sqlite_store: EventStore) -> None:
     collector = Collector(sqlite_store)
     assert collector.config.open
     assert send(collector).status == 200
+    # Any page may read the answer to its events (else a tracker would resend them forever).
+    answer = dict(send(collector, origin="https://elsewhere.example").headers)
+    assert answer["Access-Control-Allow-Origin"] == "https://elsewhere.example"
+    assert answer["Access-Control-Expose-Headers"] == "Retry-After"
+    preflight = dict(send(collector, method="OPTIONS", origin="https://elsewhere.example").headers)
+    assert "POST" in preflight["Access-Control-Allow-Methods"]
+    # A shopper's recommendations are not for any page.
+    lists = collector.handle(
+        Request("GET", "/recommendations", {"origin": "https://elsewhere.example"}, b"", "1.2.3.4")
+    )
+    assert "Access-Control-Allow-Origin" not in dict(lists.headers)
 
 
 def test_key_comparison() -> None:

@@ -46,7 +46,11 @@ def cors_headers(origin: str | None, allowed: Collection[str]) -> tuple[tuple[st
     """CORS headers for a response to ``origin``: none unless the origin is allowed."""
     if not origin or origin not in allowed:
         return (("Vary", "Origin"),)
-    return (("Access-Control-Allow-Origin", origin), ("Vary", "Origin"))
+    return (
+        ("Access-Control-Allow-Origin", origin),
+        ("Access-Control-Expose-Headers", "Retry-After"),
+        ("Vary", "Origin"),
+    )
 
 
 def preflight_headers(

@@ -20,7 +20,7 @@ import math
 import re
 import threading
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -219,7 +219,7 @@ class Collector:
 
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises."""
-        cors = cors_headers(request.headers.get("origin"), self.config.allowed_origins)
+        cors = cors_headers(request.headers.get("origin"), self._origins_for(request))
         response = self._answer(request)
         return attrs.evolve(response, headers=(*response.headers, *cors))
 
@@ -275,7 +275,21 @@ class Collector:
 
     def _preflight(self, request: Request, methods: str) -> Response:
         origin = request.headers.get("origin")
-        return Response(204, b"", preflight_headers(origin, self.config.allowed_origins, methods))
+        return Response(204, b"", preflight_headers(origin, self._origins_for(request), methods))
+
+    def _origins_for(self, request: Request) -> Collection[str]:
+        """Origins whose pages may read this answer.
+
+        An open collector (no keys, no origins configured) takes events from anyone, so any
+        page may read its answers to them: a tracker on another origin would otherwise
+        never learn that its events arrived, and would send them again and again.
+        Recommendation lists stay with the configured origins: they describe a shopper.
+        """
+        origin = request.headers.get("origin")
+        allowed = self.config.allowed_origins
+        if origin and not allowed and self.config.open and request.path.rstrip("/") == "/events":
+            return (origin,)
+        return allowed
 
     def _admit(self, request: Request) -> bool:
         """Check the write key and the rate limit; return whether the request is trusted."""
