@@ -421,12 +421,13 @@ def test_a_tracker_keeps_working_after_shutdown() -> None:
     tracker.shutdown()
 
 
-def test_a_lone_surrogate_does_not_sink_its_batch() -> None:
+def test_a_lone_surrogate_is_invalid_and_does_not_sink_its_batch() -> None:
     recorder = Recorder()
     tracker = Tracker("http://127.0.0.1:9/recsdk", transport=httpx.MockTransport(recorder))
-    tracker.track("view", user_id="u\udc80", item_id="sku-1")  # valid for Event, not UTF-8
+    tracker.track("view", user_id="u\udc80", item_id="sku-1")  # no UTF-8 can hold it
     tracker.track("view", user_id="u2", item_id="sku-2")
     assert tracker.flush(timeout=5)
-    assert [event["user_id"] for event in recorder.batches[0]] == ["u\udc80", "u2"]
-    assert tracker.stats()["sent"] == 2
+    assert [event["user_id"] for event in recorder.batches[0]] == ["u2"]
+    assert tracker.stats()["invalid"] == 1
+    assert tracker.stats()["sent"] == 1
     tracker.shutdown()
