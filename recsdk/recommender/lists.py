@@ -24,7 +24,13 @@ import numpy.typing as npt
 from recsdk.engine import ItemSimilarity
 from recsdk.recommender.profile import ACTIONS, History
 from recsdk.recommender.rules import Pick, Picker, Rules
-from recsdk.recommender.scoring import content_parts, score_history, strongest_sources
+from recsdk.recommender.scoring import (
+    Content,
+    content_parts,
+    leading_sources,
+    score_history,
+    strongest_sources,
+)
 from recsdk.recommender.state import ServingState
 
 __all__ = [
@@ -119,19 +125,23 @@ def personal(
     ``share`` is :meth:`ServingState.collaborative_share` of the history's items.
     """
     picker = _picker(state, rules)
-    content = None
+    ranked = None
     if len(history.items):
         for size in _fetch_sizes(state, rules):
             ranked = score_history(
                 state, history.items, history.weights, share, rules.blocked, size
             )
-            content = ranked.content
             items, scores = _boosted(state, history, ranked.items, ranked.scores, boost)
             picker = _picker(state, rules)
             if picker.offer(items, scores, PERSONAL) or ranked.complete:
                 break
     backfill(picker, state, list(history.preferred))
-    return explain(state, history, share, picker.finish(), content)
+    picks = picker.finish()
+    chosen = _personal_items(picks)
+    if ranked is None or not len(chosen):
+        return _named(history, picks, {})
+    found = leading_sources(state, history.items, history.weights, share, ranked, chosen)
+    return _named(history, picks, found)
 
 
 def _boosted(
@@ -149,9 +159,7 @@ def _boosted(
     return items[order], lifted[order]
 
 
-def _first_sources(
-    content: tuple[list[IntArray], list[FloatArray], list[int]] | None, top: int
-) -> tuple[list[IntArray], list[FloatArray], list[int]] | None:
+def _first_sources(content: Content | None, top: int) -> Content | None:
     """The content parts of the first ``top`` sources only."""
     if content is None:
         return None
@@ -163,15 +171,23 @@ def _first_sources(
     )
 
 
+def _personal_items(picks: list[Pick]) -> IntArray:
+    return np.array([p[0] for p in picks if p[2] == PERSONAL], dtype=np.int32)
+
+
 def explain(
     state: ServingState,
     history: History,
     share: FloatArray,
     picks: list[Pick],
-    content: tuple[list[IntArray], list[FloatArray], list[int]] | None = None,
+    content: Content | None = None,
 ) -> list[Pick]:
-    """Name the action and the history item behind each personal pick."""
-    chosen = np.array([p[0] for p in picks if p[2] == PERSONAL], dtype=np.int32)
+    """Name the action and the history item behind each personal pick.
+
+    For picks made without the engine's ranking at hand (batch lists); a personal
+    list takes them from :func:`leading_sources` instead.
+    """
+    chosen = _personal_items(picks)
     sources: dict[int, int] = {}
     if len(chosen):
         # The strongest history items first: they explain nearly every pick.
@@ -185,6 +201,11 @@ def explain(
             sources.update(
                 strongest_sources(state, history.items, history.weights, share, missing, content)
             )
+    return _named(history, picks, sources)
+
+
+def _named(history: History, picks: list[Pick], sources: dict[int, int]) -> list[Pick]:
+    """Personal picks with the action on their source (position in the history) named."""
     out: list[Pick] = []
     for item, score, reason, about in picks:
         if reason != PERSONAL:
