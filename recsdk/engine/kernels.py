@@ -556,7 +556,9 @@ def _emit_top(heap_s, heap_i, size, row, out_i, out_s):  # type: ignore[no-untyp
 
 
 @_jit()
-def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending, k, fill):  # type: ignore[no-untyped-def]
+def _score_one(  # type: ignore[no-untyped-def]
+    nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending, k, fill, acc, best, leader
+):
     """Top ``k`` items for one history: ``score(j) = sum_h w_h * sim(h, j)``.
 
     Only items with a positive score and not in ``excluded`` (sorted) are candidates. With
@@ -566,15 +568,16 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending,
     the ``k`` slots take the most popular allowed items (score 0). Sums run in history
     order, as in :func:`_score_many`.
 
+    ``acc`` (zeros), ``best`` (``-inf``) and ``leader`` are the caller's scratch arrays of
+    one entry per item, left as they were found: a request touches only its candidates.
+
     Returns ``(items, scores, sources, top)``: ``sources[c]`` is the position in ``hist``
     of the item that contributed most to ``items[c]`` (the earliest on a tie; -1 for items
     that no history item led to), ``top`` the largest eligible neighbour sum (0 if none).
     """
     width = nbr.shape[1]
-    n = 0
-    cand = np.empty(hist.shape[0] * width, dtype=np.int32)
-    vals = np.empty(hist.shape[0] * width, dtype=np.float64)
-    origin = np.empty(hist.shape[0] * width, dtype=np.int32)
+    union = np.empty(hist.shape[0] * width, dtype=np.int32)
+    m = 0
     for h in range(hist.shape[0]):
         item = hist[h]
         w = np.float64(hist_w[h])
@@ -582,30 +585,17 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending,
             j = nbr[item, c]
             if j < 0:
                 break
-            cand[n] = j
-            vals[n] = w * nbr_score[item, c]
-            origin[n] = h
-            n += 1
-    order = np.argsort(cand[:n], kind="mergesort")  # stable: history order within an item
-    union = np.empty(n, dtype=np.int32)
-    totals = np.empty(n, dtype=np.float64)
-    leader = np.empty(n, dtype=np.int32)
-    m = 0
-    t = 0
-    while t < n:
-        j = cand[order[t]]
-        total = 0.0
-        best = -np.inf
-        while t < n and cand[order[t]] == j:
-            v = vals[order[t]]
-            total += v
-            if v > best:
-                best = v
-                leader[m] = origin[order[t]]
-            t += 1
-        union[m] = j
-        totals[m] = total
-        m += 1
+            v = w * nbr_score[item, c]
+            if best[j] == -np.inf:
+                union[m] = j
+                m += 1
+            acc[j] += v
+            if v > best[j]:
+                best[j] = v
+                leader[j] = h
+    totals = np.empty(m, dtype=np.float64)
+    for c in range(m):
+        totals[c] = acc[union[c]]
     scale = _keep_eligible(union, totals, m, excluded, trending)
     top = 0.0
     for c in range(m):
@@ -617,13 +607,15 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending,
     for c in range(m):
         j = union[c]
         if totals[c] > 0.0 and k > 0:
-            size = _heap_push(heap_s, heap_i, heap_a, size, k, totals[c] * scale + prior[j], j, 0.0)
+            sc = totals[c] * scale + prior[j]
+            if size < k or sc >= heap_s[0]:
+                size = _heap_push(heap_s, heap_i, heap_a, size, k, sc, j, 0.0)
     offered = 0
     for p in range(trending.shape[0]):
         if offered >= k:
             break
         j = trending[p]
-        if _contains(union[:m], j) or _contains(excluded, j):
+        if best[j] != -np.inf or _contains(excluded, j):
             continue
         size = _heap_push(heap_s, heap_i, heap_a, size, k, prior[j], j, 0.0)
         offered += 1
@@ -634,9 +626,13 @@ def _score_one(nbr, nbr_score, hist, hist_w, excluded, popular, prior, trending,
         size = _fill_popular(out_i, out_s, 0, size, k, excluded, popular)
     sources = np.full(size, -1, dtype=np.int32)
     for c in range(size):
-        at = np.searchsorted(union[:m], out_i[0, c])
-        if at < m and union[at] == out_i[0, c] and totals[at] > 0.0:
-            sources[c] = leader[at]
+        j = out_i[0, c]
+        if best[j] != -np.inf and acc[j] > 0.0 and not _contains(excluded, j):
+            sources[c] = leader[j]
+    for c in range(m):
+        j = union[c]
+        acc[j] = 0.0
+        best[j] = -np.inf
     return out_i[0, :size], out_s[0, :size], sources, top
 
 

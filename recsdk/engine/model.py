@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import zipfile
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
@@ -124,6 +125,7 @@ class ItemSimilarity:
     trend_half_life_days: float | None = 14.0
 
     _state: _State | None = attrs.field(default=None, init=False, repr=False)
+    _scratch: threading.local = attrs.field(factory=threading.local, init=False, repr=False)
 
     @measure.validator
     def _check_measure(self, _: Any, value: str) -> None:
@@ -563,6 +565,7 @@ class ItemSimilarity:
         items, scores, sources, top = kernels._score_one(
             state.neighbors[:, : self.n_neighbors], state.scores[:, : self.n_neighbors],
             hist, w, excluded, state.popular_order(), prior, trending, int(k), bool(fill),
+            *self._scratch_arrays(state.neighbors.shape[0]),
         )  # fmt: skip
         led = sources >= 0
         sources[led] = positions[sources[led]]
@@ -661,6 +664,21 @@ class ItemSimilarity:
     def _check_item(self, item: int) -> None:
         if not 0 <= int(item) < self.n_items:
             raise IndexError(f"item {item} is not in 0..{self.n_items - 1}")
+
+    def _scratch_arrays(
+        self, n_items: int
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], IntArray]:
+        """This thread's scratch arrays for scoring one history (the kernel resets them)."""
+        arrays: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], IntArray] | None
+        arrays = getattr(self._scratch, "arrays", None)
+        if arrays is None or len(arrays[0]) != n_items:
+            arrays = (
+                np.zeros(n_items, dtype=np.float64),
+                np.full(n_items, -np.inf, dtype=np.float64),
+                np.zeros(n_items, dtype=np.int32),
+            )
+            self._scratch.arrays = arrays
+        return arrays
 
     def _history(
         self, history: npt.ArrayLike, weights: npt.ArrayLike | None

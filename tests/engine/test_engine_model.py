@@ -290,3 +290,19 @@ def test_trend_term_lifts_what_sells_now() -> None:
     assert popular.recommend(0, k=1)[0].tolist() == [2]
     assert recent.recommend(0, k=1)[0].tolist() == [3]
     assert recent.similar_items(0, k=3)[0].tolist() == popular.similar_items(0, k=3)[0].tolist()
+
+
+def test_scoring_from_many_threads_matches_one_thread(shop_model: ItemSimilarity) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    histories = [rng.choice(120, size=rng.integers(0, 12), replace=False) for _ in range(200)]
+
+    def top(history: np.ndarray) -> tuple[list[int], list[float], list[int]]:
+        found = shop_model.explain(history, k=7, exclude=[0, 1])
+        return found.items.tolist(), found.scores.tolist(), found.sources.tolist()
+
+    alone = [top(h) for h in histories]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(top, histories * 3))
+    assert together == alone * 3  # per-thread scratch arrays, always left clean
