@@ -57,6 +57,8 @@ _RESOLVE_SHARE = 0.25
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
 
+_NO_ITEMS: IntArray = np.empty(0, dtype=np.int32)
+
 
 def _n_chunks(n_tasks: int) -> int:
     """Work units for a parallel kernel: several per thread, for balance."""
@@ -696,12 +698,16 @@ class ItemSimilarity:
         return hist[known].astype(np.int32), w[known], np.flatnonzero(known)
 
     def _excluded(self, hist: IntArray | None, exclude: npt.ArrayLike | None) -> IntArray:
-        parts = [np.empty(0, dtype=np.int32)]
-        if hist is not None:
-            parts.append(hist.astype(np.int32))
+        """The items never to return, sorted (repeats are harmless to the kernels' search)."""
+        parts = []
+        if hist is not None and len(hist):
+            parts.append(hist)
         if exclude is not None:
-            parts.append(np.atleast_1d(np.asarray(exclude, dtype=np.int32)))
-        return np.unique(np.concatenate(parts)).astype(np.int32)
+            parts.append(np.asarray(exclude, dtype=np.int32).ravel())
+        if not parts:
+            return _NO_ITEMS
+        merged = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return np.sort(merged)
 
     def _excluded_rows(
         self, histories: UserItemMatrix, exclude: UserItemMatrix | None, with_history: bool
