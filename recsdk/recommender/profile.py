@@ -179,7 +179,9 @@ def _small_history(rows: Sequence[ItemEventRow], table: WeightTable, items: Item
     action: dict[int, int] = {}
     bought: set[int] = set()
     rate, purchase = int(TypeCode.rate), int(TypeCode.purchase)
-    for row in sorted(rows, key=_item_key):
+    # Rows stay newest first: each item's weights add up in the same order as numpy's
+    # stable sort by item gives them in read_history.
+    for row in rows:
         item, code = row[0], row[1] % 256
         weight = weights[code]
         if code == rate:
@@ -207,10 +209,6 @@ def _small_history(rows: Sequence[ItemEventRow], table: WeightTable, items: Item
         preferred=_small_preferences(kept, affinity, items),
         rows=rows,
     )
-
-
-def _item_key(row: ItemEventRow) -> int:
-    return row[0]
 
 
 def _small_preferences(
