@@ -66,8 +66,9 @@ class EASE:
         else:
             reference = matrix.reference_time(data, self.weighting)
             weighting = attrs.evolve(self.weighting, reference_time=reference)
-            plain, decayed = matrix.summed_weights(data, weighting)
-            trend = matrix.item_trend(data, weighting, self.trend_half_life_days, reference)
+            plain, decayed, trend = matrix.weights_and_trend(
+                data, weighting, self.trend_half_life_days, reference
+            )
         if plain.n_items > self.max_items:
             raise ValueError(f"{plain.n_items} items: EASE is dense, max_items={self.max_items}")
         x = matrix.finish(plain, self.weighting, binary=self.binary)

@@ -34,6 +34,7 @@ __all__ = [
     "item_trend",
     "reference_time",
     "trend_prior",
+    "weights_and_trend",
 ]
 
 _T = TypeCode
@@ -371,19 +372,7 @@ def summed_weights(
     The second matrix is ``None`` when the weighting has no decay. Both have the same
     structure. Sums may be zero or negative (a refund after a purchase).
     """
-    users, items, weights, stamps = _kept_events(interactions, weighting)
-    n_users, n_items = int(interactions.n_users), int(interactions.n_items)
-    plain = UserItemMatrix.from_coo(users, items, weights, n_users=n_users, n_items=n_items)
-    if weighting.half_life_days is None or stamps is None:
-        return plain, None
-    reference = weighting.reference_time
-    if reference is None:
-        reference = float(stamps.max()) if len(stamps) else 0.0
-    decay = decay_factors(stamps, weighting.half_life_days, reference)
-    decayed = UserItemMatrix.from_coo(
-        users, items, weights * decay, n_users=n_users, n_items=n_items
-    )
-    return plain, decayed
+    return _summed(_Events.of(interactions, weighting), weighting)
 
 
 def item_trend(
@@ -399,14 +388,43 @@ def item_trend(
     timestamps or a half-life every event counts fully. ``reference_time`` ``None``: the
     newest event.
     """
-    _, items, weights, stamps = _kept_events(interactions, weighting, ratings=False)
+    return _trend(_Events.of(interactions, weighting), half_life_days, reference_time)
+
+
+def weights_and_trend(
+    interactions: InteractionsLike,
+    weighting: Weighting,
+    trend_half_life_days: float | None,
+    reference_time: float | None,
+) -> tuple[UserItemMatrix, UserItemMatrix | None, npt.NDArray[np.float64]]:
+    """:func:`summed_weights` and :func:`item_trend`, reading the events once."""
+    events = _Events.of(interactions, weighting)
+    plain, decayed = _summed(events, weighting)
+    return plain, decayed, _trend(events, trend_half_life_days, reference_time)
+
+
+def _summed(events: _Events, weighting: Weighting) -> tuple[UserItemMatrix, UserItemMatrix | None]:
+    users, items, weights, stamps = events.kept(ratings=True)
+    shape = {"n_users": events.n_users, "n_items": events.n_items}
+    plain = UserItemMatrix.from_coo(users, items, weights, **shape)
+    if weighting.half_life_days is None or stamps is None:
+        return plain, None
+    reference = weighting.reference_time
+    if reference is None:
+        reference = float(stamps.max()) if len(stamps) else 0.0
+    decay = decay_factors(stamps, weighting.half_life_days, reference)
+    return plain, UserItemMatrix.from_coo(users, items, weights * decay, **shape)
+
+
+def _trend(
+    events: _Events, half_life_days: float | None, reference_time: float | None
+) -> npt.NDArray[np.float64]:
+    _, items, weights, stamps = events.kept(ratings=False)
     weights = np.maximum(weights, 0.0)
     if half_life_days is not None and stamps is not None and len(stamps):
         reference = float(stamps.max()) if reference_time is None else reference_time
         weights = weights * decay_factors(stamps, half_life_days, reference)
-    return np.bincount(items, weights=weights, minlength=int(interactions.n_items)).astype(
-        np.float64
-    )
+    return np.bincount(items, weights=weights, minlength=events.n_items).astype(np.float64)
 
 
 def reference_time(interactions: Any, weighting: Weighting) -> float | None:
@@ -441,36 +459,76 @@ def trend_prior(
     return prior, order[prior[order] > 0]
 
 
-def _kept_events(
-    interactions: InteractionsLike, weighting: Weighting, *, ratings: bool = True
-) -> tuple[
-    npt.NDArray[np.int32],
-    npt.NDArray[np.int32],
-    npt.NDArray[np.float64],
-    npt.NDArray[np.float64] | None,
-]:
-    """Users, items, weights and timestamps of the events that count (weight != 0, no bot).
+@attrs.frozen
+class _Events:
+    """Event columns and weights, read once for every use a fit makes of them."""
 
-    ``ratings``: a ``rate`` event weighs its value times its type's weight (else the latter).
-    """
-    users = np.asarray(interactions.users, dtype=np.int32)
-    items = np.asarray(interactions.items, dtype=np.int32)
-    types = getattr(interactions, "types", None)
-    values = getattr(interactions, "values", None) if ratings else None
-    timestamps = getattr(interactions, "timestamps", None)
-    weights = event_weights(len(users), types, values, weighting.type_weights)
-    keep = weights != 0
-    if weighting.max_events_per_minute is not None or weighting.max_events_percentile is not None:
-        bots = bot_users(
-            users,
-            timestamps,
-            int(interactions.n_users),
-            max_events_per_minute=weighting.max_events_per_minute,
-            max_events_percentile=weighting.max_events_percentile,
+    users: npt.NDArray[np.int32]
+    items: npt.NDArray[np.int32]
+    typed: npt.NDArray[np.float64]
+    """Each event's type weight."""
+    rated: npt.NDArray[np.float64]
+    """The same, times the rating for ``rate`` events."""
+    stamps: npt.NDArray[np.float64] | None
+    human: npt.NDArray[np.bool_] | None
+    """Per event, whether its user is no bot (``None``: no bot rule)."""
+    n_users: int
+    n_items: int
+
+    @classmethod
+    def of(cls, interactions: InteractionsLike, weighting: Weighting) -> _Events:
+        users = np.asarray(interactions.users, dtype=np.int32)
+        types = getattr(interactions, "types", None)
+        values = getattr(interactions, "values", None)
+        timestamps = getattr(interactions, "timestamps", None)
+        typed = event_weights(len(users), types, None, weighting.type_weights)
+        rated = typed
+        if values is not None and types is not None:
+            rated = event_weights(len(users), types, values, weighting.type_weights)
+        human = None
+        if (
+            weighting.max_events_per_minute is not None
+            or weighting.max_events_percentile is not None
+        ):
+            bots = bot_users(
+                users,
+                timestamps,
+                int(interactions.n_users),
+                max_events_per_minute=weighting.max_events_per_minute,
+                max_events_percentile=weighting.max_events_percentile,
+            )
+            human = ~bots[users]
+        return cls(
+            users=users,
+            items=np.asarray(interactions.items, dtype=np.int32),
+            typed=typed,
+            rated=rated,
+            stamps=None if timestamps is None else np.asarray(timestamps, dtype=np.float64),
+            human=human,
+            n_users=int(interactions.n_users),
+            n_items=int(interactions.n_items),
         )
-        keep &= ~bots[users]
-    stamps = None if timestamps is None else np.asarray(timestamps, dtype=np.float64)[keep]
-    return users[keep], items[keep], weights[keep], stamps
+
+    def kept(
+        self, *, ratings: bool
+    ) -> tuple[
+        npt.NDArray[np.int32],
+        npt.NDArray[np.int32],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64] | None,
+    ]:
+        """Users, items, weights and timestamps of the events that count (weight != 0, no bot).
+
+        ``ratings``: a ``rate`` event weighs its value times its type's weight (else the latter).
+        """
+        weights = self.rated if ratings else self.typed
+        keep = weights != 0
+        if self.human is not None:
+            keep &= self.human
+        if keep.all():
+            return self.users, self.items, weights, self.stamps
+        stamps = None if self.stamps is None else self.stamps[keep]
+        return self.users[keep], self.items[keep], weights[keep], stamps
 
 
 def finish(summed: UserItemMatrix, weighting: Weighting, *, binary: bool) -> UserItemMatrix:

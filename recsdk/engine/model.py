@@ -179,8 +179,9 @@ class ItemSimilarity:
         if reference is None:
             reference = matrix.reference_time(data, self.weighting)
         weighting = attrs.evolve(self.weighting, reference_time=reference)
-        plain, decayed = matrix.summed_weights(data, weighting)
-        trend = matrix.item_trend(data, weighting, self.trend_half_life_days, reference)
+        plain, decayed, trend = matrix.weights_and_trend(
+            data, weighting, self.trend_half_life_days, reference
+        )
         return plain, (decayed.data if decayed is not None else None), reference, trend
 
     def _similarity_input(self, plain: UserItemMatrix) -> UserItemMatrix:
