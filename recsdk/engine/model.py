@@ -344,8 +344,8 @@ class ItemSimilarity:
     ) -> _State | None:
         """The incremental path of :meth:`partial_fit`; ``None`` asks for a full refit."""
         changed_users = np.flatnonzero(np.diff(delta.indptr) > 0)
-        rows = _rows(plain.with_data(self._transform(plain.data)), changed_users)
-        old_rows = _rows(plain.with_data(self._transform(before)), changed_users)
+        rows = plain.with_data(self._transform(plain.data)).select_rows(changed_users)
+        old_rows = plain.with_data(self._transform(before)).select_rows(changed_users)
         moved = rows.data != old_rows.data
         d_old = _grown_vector(state.diag, n_items)
         d_new: npt.NDArray[np.float64] = d_old + np.bincount(
@@ -654,7 +654,7 @@ class ItemSimilarity:
         """:meth:`recommend` for many training users (default: all), in parallel."""
         hist = self.affinity()
         if users is not None:
-            hist = _rows(hist, np.asarray(users, dtype=np.int64))
+            hist = hist.select_rows(np.asarray(users, dtype=np.int64))
         return self.score_many(hist, k=k, exclude_history=exclude_seen)
 
     # ------------------------------------------------------------------ helpers
@@ -891,17 +891,6 @@ def _grown_rows(v: npt.NDArray[Any], n: int, fill: float) -> npt.NDArray[Any]:
     out = np.full((n, v.shape[1]), fill, dtype=v.dtype)
     out[: len(v)] = v
     return out
-
-
-def _rows(m: UserItemMatrix, users: npt.NDArray[np.int64]) -> UserItemMatrix:
-    """The given rows of a CSR matrix (out-of-range users get empty rows)."""
-    valid = (users >= 0) & (users < m.n_users)
-    safe = np.where(valid, users, 0)
-    lengths = np.where(valid, m.indptr[safe + 1] - m.indptr[safe], 0)
-    indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    starts = np.repeat(m.indptr[safe] - indptr[:-1], lengths)
-    positions = np.arange(int(indptr[-1]), dtype=np.int64) + starts
-    return UserItemMatrix(indptr, m.indices[positions], m.data[positions], len(users), m.n_items)
 
 
 def _read_npz(path: str, *, mmap: bool) -> dict[str, npt.NDArray[Any]]:

@@ -119,8 +119,8 @@ def recommend_batch(
         raise NotFitted("recommend_many needs a model fitted on some events")
     names, rows = directory.users(store, user_ids)
     affinity = model.affinity()
-    histories = _rows(affinity, rows)
-    bought = _rows(state.purchases, rows) if state.purchases is not None else None
+    histories = affinity.select_rows(rows)
+    bought = state.purchases.select_rows(rows) if state.purchases is not None else None
     exclude = bought if exclude_purchased else None
     fetch = k + 10
     items, scores = model.score_many(
@@ -174,19 +174,6 @@ class UserDirectory:
             names = list(user_ids)
             found = [self._index.get(name, -1) for name in names]
         return names, np.asarray(found, dtype=np.int64)
-
-
-def _rows(matrix: UserItemMatrix, rows: npt.NDArray[np.int64]) -> UserItemMatrix:
-    """The given rows (rows outside the matrix, such as unknown users, are empty)."""
-    valid = (rows >= 0) & (rows < matrix.n_users)
-    safe = np.where(valid, rows, 0)
-    lengths = np.where(valid, matrix.indptr[safe + 1] - matrix.indptr[safe], 0)
-    indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    starts = np.repeat(matrix.indptr[safe] - indptr[:-1], lengths)
-    positions = np.arange(int(indptr[-1]), dtype=np.int64) + starts
-    return UserItemMatrix(
-        indptr, matrix.indices[positions], matrix.data[positions], len(rows), matrix.n_items
-    )
 
 
 @attrs.frozen(eq=False)
