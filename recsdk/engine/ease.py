@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from recsdk.engine import matrix
 from recsdk.engine.matrix import UserItemMatrix, Weighting
-from recsdk.engine.model import NotFitted
+from recsdk.engine.model import NotFitted, known_history
 
 __all__ = ["EASE"]
 
@@ -123,10 +123,7 @@ class EASE:
         and each item's trend term is added.
         """
         b = self._fitted()
-        hist = np.atleast_1d(np.asarray(history, dtype=np.int64))
-        w = np.ones(len(hist)) if weights is None else np.atleast_1d(np.asarray(weights, float))
-        known = (hist >= 0) & (hist < b.shape[0])
-        hist, w = hist[known], w[known]
+        hist, w, _ = known_history(history, weights, b.shape[0])
         scores = (w.astype(np.float32) @ b[hist]) if len(hist) else np.zeros(b.shape[0])
         if trend and self._prior is not None and self.trend_weight > 0:
             best = float(scores.max(initial=0.0))

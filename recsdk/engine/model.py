@@ -686,17 +686,7 @@ class ItemSimilarity:
     def _history(
         self, history: npt.ArrayLike, weights: npt.ArrayLike | None
     ) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-        """The known items of a history, their weights and their positions in it."""
-        hist = np.atleast_1d(np.asarray(history, dtype=np.int64))
-        w = (
-            np.ones(len(hist), dtype=np.float64)
-            if weights is None
-            else np.atleast_1d(np.asarray(weights, dtype=np.float64))
-        )
-        if w.shape != hist.shape:
-            raise ValueError("weights must have one value per history item")
-        known = (hist >= 0) & (hist < self.n_items)
-        return hist[known].astype(np.int32), w[known], np.flatnonzero(known)
+        return known_history(history, weights, self.n_items)
 
     def _excluded(self, hist: IntArray | None, exclude: npt.ArrayLike | None) -> IntArray:
         """The items never to return, sorted (repeats are harmless to the kernels' search)."""
@@ -872,6 +862,22 @@ class _State:
             cut_item=arrays["cut_item"],
             trend=arrays.get("trend", arrays["popularity"]),
         )
+
+
+def known_history(
+    history: npt.ArrayLike, weights: npt.ArrayLike | None, n_items: int
+) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The known items of a history, their weights (default 1) and their positions in it."""
+    hist = np.atleast_1d(np.asarray(history, dtype=np.int64))
+    w = (
+        np.ones(len(hist), dtype=np.float64)
+        if weights is None
+        else np.atleast_1d(np.asarray(weights, dtype=np.float64))
+    )
+    if w.shape != hist.shape:
+        raise ValueError("weights must have one value per history item")
+    known = (hist >= 0) & (hist < n_items)
+    return hist[known].astype(np.int32), w[known], np.flatnonzero(known)
 
 
 def _grown(m: UserItemMatrix, n_users: int, n_items: int) -> UserItemMatrix:
