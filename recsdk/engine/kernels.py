@@ -775,23 +775,81 @@ def _merge_csr(a_indptr, a_indices, a_data, a_extra, b_indptr, b_indices, b_data
     return indptr, indices, data, extra, before
 
 
-@_jit()
-def _max_old_cooc(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support, integral):  # type: ignore[no-untyped-def]
-    """An upper bound of a co-occurrence whose similarity was at most ``cut``.
+@_jit(parallel=True)
+def _merge_item_users(  # type: ignore[no-untyped-def]
+    starts, ends, indices, data, t_indptr, t_rows, t_values, row_users
+):
+    """The item x user matrix after some users' rows were replaced.
 
-    With ``integral`` data (every co-occurrence an integer) the bound is rounded down.
+    Item ``i``'s users are ``indices[starts[i]:ends[i]]`` (sorted; none for ``i`` beyond
+    ``starts``). ``t_*`` lists for each item the changed rows that hold it (``row_users``
+    maps a changed row to its user, increasing) with the item's new value there: every
+    changed user that held the item is among them. A changed user keeps the item only with
+    a positive value. Returns the CSR ``(indptr, indices, data)`` in item order.
+    """
+    n_items = t_indptr.shape[0] - 1
+    n_old = starts.shape[0]
+    counts = np.zeros(n_items + 1, dtype=np.int64)
+    for i in prange(n_items):
+        p, p_end = (starts[i], ends[i]) if i < n_old else (0, 0)
+        counts[i + 1] = _merge_users_row(
+            p, p_end, indices, data, t_indptr[i], t_indptr[i + 1], t_rows, t_values,
+            row_users, indices, data, 0, False,
+        )  # fmt: skip
+    indptr = np.cumsum(counts)
+    out_indices = np.empty(indptr[n_items], dtype=np.int32)
+    out_data = np.empty(indptr[n_items], dtype=np.float32)
+    for i in prange(n_items):
+        p, p_end = (starts[i], ends[i]) if i < n_old else (0, 0)
+        _merge_users_row(
+            p, p_end, indices, data, t_indptr[i], t_indptr[i + 1], t_rows, t_values,
+            row_users, out_indices, out_data, indptr[i], True,
+        )  # fmt: skip
+    return indptr, out_indices, out_data
+
+
+@_jit()
+def _merge_users_row(  # type: ignore[no-untyped-def]
+    p, p_end, indices, data, q, q_end, t_rows, t_values, row_users, out_indices, out_data, o,
+    write,
+):  # fmt: skip
+    """Merge one item's old users with its changed ones; return the count (written from
+    ``o`` when ``write``)."""
+    n = 0
+    user = 0
+    while p < p_end or q < q_end:
+        if q < q_end:
+            user = row_users[t_rows[q]]
+        if q >= q_end or (p < p_end and indices[p] < user):
+            if write:
+                out_indices[o + n] = indices[p]
+                out_data[o + n] = data[p]
+            n += 1
+            p += 1
+            continue
+        if p < p_end and indices[p] == user:
+            p += 1  # replaced by the new value
+        value = t_values[q]
+        q += 1
+        if value > 0.0:
+            if write:
+                out_indices[o + n] = user
+                out_data[o + n] = value
+            n += 1
+    return n
+
+
+@_jit()
+def _max_old_cooc(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support, binary):  # type: ignore[no-untyped-def]
+    """An upper bound of an integral co-occurrence whose similarity was at most ``cut``.
+
+    With 0/1 data a co-occurrence is also at most ``min(d_i, d_j)``.
     """
     top = _max_old_cooc_real(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support)
-    if integral:
-        return np.floor(top * (1.0 + 1e-9) + 1e-9)
+    top = np.floor(top * (1.0 + 1e-9) + 1e-9)
+    if binary:
+        return min(top, min(d_i, d_j))
     return top
-
-
-@_jit()
-def _max_old_cooc_binary(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support):  # type: ignore[no-untyped-def]
-    """:func:`_max_old_cooc` for 0/1 data, where a co-occurrence is at most ``min(d_i, d_j)``."""
-    top = _max_old_cooc(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support, True)
-    return min(top, min(d_i, d_j))
 
 
 @_jit()
@@ -820,55 +878,132 @@ def _max_old_cooc_real(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support):  
 
 @_jit(parallel=True)
 def _update_items(  # type: ignore[no-untyped-def]
-    todo, served, neighbors, scores, cooc, cut_score, cut_item,
-    d_old, d_new, t_indptr, t_rows, t_old, t_new,
-    c_indptr, c_items, c_old, c_new, g_indptr, g_items, g_old, g_new,
-    xt_indptr, xt_indices, xt_data,
-    measure, alpha, shrink, min_support, integral, binary, resolve_limit, n_chunks,
+    old_neighbors, old_scores, old_cooc, old_cut_score, old_cut_item, d_old, d_new,
+    t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
+    g_indptr, g_items, g_old, g_new, xt_indptr, xt_indices, xt_data, u_indptr,
+    served, measure, alpha, shrink, min_support, binary, share, n_chunks,
 ):  # fmt: skip
-    """Update the neighbour lists of ``todo`` in place after some users' rows changed.
+    """Neighbour lists of every item after some users' rows changed, where provable.
 
-    The changed users' rows, old and new values: ``c_*`` (all entries), ``g_*`` (only the
-    entries whose value changed) and ``t_*`` (the transpose of ``c_*``: for each item, the
-    changed rows holding it). Stored entries keep exact co-occurrences; any other
-    candidate is bounded by the stored cut or by the largest co-occurrence its old score
-    allows; a bounded pair that could enter the served list is computed exactly from the
-    new item x user matrix ``xt_*`` (sorted user lists) while the per-item
-    ``resolve_limit[i]`` (a number of users scanned) lasts. An item whose ``served``-th best
-    known candidate does not beat every bound gets
-    a non-zero code in the returned array and must be recomputed (1: too few known
-    candidates, 2: the old cut-off, 3: a changed pair may beat it); the others are exact.
+    Requires integral data whose co-occurrences stay below 2**24 (every sum exact in
+    float32) and no decreasing ``d``. ``old_*`` are the fitted lists (read only; fewer rows
+    when items were added), ``d_*`` the items' self-products before and after. The changed
+    users' rows, old and new values: ``c_*`` (all entries), ``g_*`` (only the entries whose
+    value changed) and ``t_*`` (the transpose of ``c_*``: for each item, the changed rows
+    holding it). ``xt_*`` is the new item x user matrix (sorted user lists) and
+    ``u_indptr`` the user x item matrix's offsets.
+
+    Stored entries keep exact co-occurrences. Any other candidate is bounded: an untouched
+    one by the stored cut, a touched one by the largest old co-occurrence the cut of either
+    item allows plus the change. A bounded pair that could reach the served list is taken
+    from the other item's stored list when there, else computed from ``xt_*`` while item
+    ``i``'s budget (``share`` times the work of recomputing it) lasts.
+
+    Returns ``(neighbors, scores, cooc, cut_score, cut_item, codes)``; ``codes[i]`` is -1
+    for a list that cannot have changed (copied), 0 for an exact update and otherwise why
+    the item must be recomputed (1: too few known candidates, 2: the old cut-off, 3: a
+    changed pair may beat the served list). Every cut is an upper bound of the candidates
+    left out.
     """
     n_items = d_new.shape[0]
-    capacity = neighbors.shape[1]
-    ok = np.zeros(todo.shape[0], dtype=np.int8)
+    capacity = old_neighbors.shape[1]
+    n_users = u_indptr.shape[0] - 1
+    neighbors = np.empty((n_items, capacity), dtype=np.int32)
+    scores = np.empty((n_items, capacity), dtype=np.float32)
+    cooc = np.empty((n_items, capacity), dtype=np.float32)
+    cut_score = np.empty(n_items, dtype=np.float64)
+    cut_item = np.empty(n_items, dtype=np.int32)
+    codes = np.empty(n_items, dtype=np.int8)
     f_old, g_old_f = _factors(d_old, measure, alpha)
     f_new, g_new_f = _factors(d_new, measure, alpha)
     for chunk in prange(n_chunks):
         delta = np.zeros(n_items, dtype=np.float64)
-        mark = np.full(n_items, -1, dtype=np.int64)
-        stored = np.full(n_items, -1, dtype=np.int64)
+        mark = np.zeros(n_items, dtype=np.int32)
+        stored = np.zeros(n_items, dtype=np.int32)
         touched = np.empty(n_items, dtype=np.int32)
-        heap_s = np.empty(capacity + 1, dtype=np.float64)
-        heap_i = np.empty(capacity + 1, dtype=np.int32)
-        heap_a = np.empty(capacity + 1, dtype=np.float32)
-        bounded_i = np.empty(n_items, dtype=np.int32)
-        bounded_s = np.empty(n_items, dtype=np.float64)
-        for t in range(chunk, todo.shape[0], n_chunks):
-            i = todo[t]
-            n_touched = _delta_cooc(
-                i, t, t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
-                g_indptr, g_items, g_old, g_new, delta, mark, touched,
+        top_s = np.empty(capacity + 1, dtype=np.float64)
+        top_i = np.empty(capacity + 1, dtype=np.int32)
+        top_a = np.empty(capacity + 1, dtype=np.float32)
+        bounded_j = np.empty(n_items, dtype=np.int32)
+        bounded_top = np.empty(n_items, dtype=np.float64)
+        users = np.zeros((n_users + 63) // 64, dtype=np.uint64)
+        users_of = np.full(1, -1, dtype=np.int64)
+        for i in range(chunk, n_items, n_chunks):
+            changed = t_indptr[i + 1] > t_indptr[i]
+            if not changed and not _neighbor_grew(i, old_neighbors, d_old, d_new):
+                _copy_row(
+                    i, old_neighbors, old_scores, old_cooc, old_cut_score, old_cut_item,
+                    neighbors, scores, cooc, cut_score, cut_item,
+                )  # fmt: skip
+                codes[i] = -1
+                continue
+            stamp = i + 1
+            n_touched = 0
+            if changed:
+                n_touched = _delta_cooc(
+                    i, stamp, t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
+                    g_indptr, g_items, g_old, g_new, delta, mark, touched,
+                )  # fmt: skip
+            size = _rescore_stored(
+                i, stamp, old_neighbors, old_cooc, d_new, f_new, g_new_f, measure, shrink,
+                min_support, delta, stored, top_s, top_i, top_a,
             )  # fmt: skip
-            ok[t] = _update_one(
-                i, t, served, neighbors, scores, cooc, cut_score, cut_item, d_old, d_new,
-                f_old, g_old_f, f_new, g_new_f, measure, shrink, min_support, integral, binary,
-                delta, mark, stored, touched, n_touched, heap_s, heap_i, heap_a, bounded_i,
-                bounded_s, resolve_limit, xt_indptr, xt_indices, xt_data,
+            cut_s, cut_i = _untouched_bound(i, old_cut_score, old_cut_item, f_old, f_new, measure)
+            size, n_bounded = _known_or_bounded(
+                i, stamp, size, old_cut_score, old_cut_item, d_old, d_new, f_old, g_old_f,
+                f_new, g_new_f, measure, shrink, min_support, binary, delta, stored, touched,
+                n_touched, top_s, top_i, top_a, bounded_j, bounded_top,
+            )  # fmt: skip
+            size, cut_s, cut_i = _settle_bounded(
+                i, served, size, cut_s, cut_i, n_bounded, bounded_j, bounded_top,
+                old_neighbors, old_cooc, old_cut_score, old_cut_item, d_old, d_new, f_old,
+                g_old_f, f_new, g_new_f, measure, shrink, min_support, binary, delta, top_s,
+                top_i, top_a, xt_indptr, xt_indices, xt_data, u_indptr, share, users, users_of,
+            )  # fmt: skip
+            codes[i] = _finish_row(
+                i, served, size, cut_s, cut_i, old_cut_item, top_s, top_i, top_a, neighbors,
+                scores, cooc, cut_score, cut_item,
             )  # fmt: skip
             for q in range(n_touched):
                 delta[touched[q]] = 0.0
-    return ok
+            if users_of[0] == i:
+                _set_users(users, xt_indptr, xt_indices, i, False)
+                users_of[0] = -1
+    return neighbors, scores, cooc, cut_score, cut_item, codes
+
+
+@_jit()
+def _neighbor_grew(i, old_neighbors, d_old, d_new):  # type: ignore[no-untyped-def]
+    """Whether a stored neighbour of ``i`` has a new self-product."""
+    if i >= old_neighbors.shape[0]:
+        return False
+    for c in range(old_neighbors.shape[1]):
+        j = old_neighbors[i, c]
+        if j < 0:
+            break
+        if d_new[j] != d_old[j]:
+            return True
+    return False
+
+
+@_jit()
+def _copy_row(  # type: ignore[no-untyped-def]
+    i, old_neighbors, old_scores, old_cooc, old_cut_score, old_cut_item, neighbors, scores,
+    cooc, cut_score, cut_item,
+):  # fmt: skip
+    """Item ``i``'s unchanged list (an item beyond the old lists has none)."""
+    if i >= old_neighbors.shape[0]:
+        neighbors[i, :] = -1
+        scores[i, :] = 0.0
+        cooc[i, :] = 0.0
+        cut_score[i] = -np.inf
+        cut_item[i] = -1
+        return
+    neighbors[i, :] = old_neighbors[i, :]
+    scores[i, :] = old_scores[i, :]
+    cooc[i, :] = old_cooc[i, :]
+    cut_score[i] = old_cut_score[i]
+    cut_item[i] = old_cut_item[i]
 
 
 @_jit()
@@ -878,8 +1013,6 @@ def _delta_cooc(  # type: ignore[no-untyped-def]
 ):  # fmt: skip
     """``delta[j]`` = change of item ``i``'s co-occurrence with ``j``; return #touched."""
     n_touched = 0
-    if i >= t_indptr.shape[0] - 1:
-        return 0
     for p in range(t_indptr[i], t_indptr[i + 1]):
         r = t_rows[p]
         o_i = np.float64(t_old[p])
@@ -904,92 +1037,285 @@ def _delta_cooc(  # type: ignore[no-untyped-def]
 
 
 @_jit()
-def _update_one(  # type: ignore[no-untyped-def]
-    i, stamp, served, neighbors, scores, cooc, cut_score, cut_item, d_old, d_new,
-    f_old, g_old, f_new, g_new, measure, shrink, min_support, integral, binary, delta, mark,
-    stored, touched, n_touched, top_s, top_i, top_a, bounded_i, bounded_s, resolve_limit,
-    xt_indptr, xt_indices, xt_data,
+def _rescore_stored(  # type: ignore[no-untyped-def]
+    i, stamp, old_neighbors, old_cooc, d_new, f_new, g_new, measure, shrink, min_support,
+    delta, stored, top_s, top_i, top_a,
 ):  # fmt: skip
-    """Re-rank one item from its exact stored candidates and bounds on the others.
-
-    ``top_*`` hold the best ``capacity + 1`` known candidates, sorted best first.
-    """
-    capacity = neighbors.shape[1]
-    limit = capacity + 1
+    """Item ``i``'s stored candidates with their new co-occurrences, sorted into ``top_*``
+    (best first); mark them in ``stored``. Return how many are still candidates."""
+    size = 0
+    if i >= old_neighbors.shape[0]:
+        return 0
+    limit = top_s.shape[0]
     d_i = d_new[i]
     f_i = f_new[i]
-    size = 0
-    for c in range(capacity):  # stored entries come nearly sorted: cheap insertions
-        j = neighbors[i, c]
+    for c in range(old_neighbors.shape[1]):
+        j = old_neighbors[i, c]
         if j < 0:
             break
         stored[j] = stamp
-        a = np.float64(cooc[i, c])
-        if mark[j] == stamp:
-            a += delta[j]
-        a32 = np.float32(a)
+        a32 = np.float32(old_cooc[i, c] + delta[j])  # delta is 0 for an untouched pair
         s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
         size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
-    old_cut_s = cut_score[i]
-    old_cut_i = cut_item[i]
-    threat_s = old_cut_s
-    threat_i = old_cut_i
-    if measure != _JACCARD and old_cut_i >= 0 and f_old[i] > 0.0:
-        # An untouched pair keeps its co-occurrence and d_j only grew: its score shrank at
-        # least by the factor of item i (scaled up a hair to stay an upper bound).
-        threat_s = old_cut_s * (f_i / f_old[i]) * (1.0 + 1e-9)
-    # Old co-occurrence of a non-stored pair is exactly 0 when nothing was cut off.
-    zero_known = d_old[i] <= 0.0 or (old_cut_i < 0 and min_support <= 0.0)
+    return size
+
+
+@_jit()
+def _untouched_bound(i, old_cut_score, old_cut_item, f_old, f_new, measure):  # type: ignore[no-untyped-def]
+    """A bound ``(score, item)`` of the candidates of ``i`` whose co-occurrence did not
+    change and that were not stored (``-inf``/-1: there are none)."""
+    if i >= old_cut_item.shape[0] or old_cut_item[i] < 0:
+        return -np.inf, -1
+    cut_s = old_cut_score[i]
+    if measure != _JACCARD and f_old[i] > 0.0:
+        # Such a pair keeps its co-occurrence and d_j only grew: its score shrank at least
+        # by the factor of item i (scaled up a hair to stay an upper bound).
+        cut_s = cut_s * (f_new[i] / f_old[i]) * (1.0 + 1e-9)
+    return cut_s, old_cut_item[i]
+
+
+@_jit()
+def _old_bound(  # type: ignore[no-untyped-def]
+    i, j, old_cut_score, old_cut_item, d_old, f_old, g_old, measure, shrink, min_support,
+    binary,
+):  # fmt: skip
+    """The largest co-occurrence of ``(i, j)`` that ``i``'s old cut allows, given that ``j``
+    was not stored in ``i``'s list (0: exactly 0 before)."""
+    if d_old[i] <= 0.0 or d_old[j] <= 0.0:
+        return 0.0
+    cut = old_cut_score[i] if old_cut_item[i] >= 0 else -np.inf
+    if cut == -np.inf and min_support <= 0.0:
+        return 0.0  # nothing was left out: a pair not stored had no co-occurrence
+    return _max_old_cooc(
+        cut, d_old[i], d_old[j], f_old[i], g_old[j], measure, shrink, min_support, binary
+    )
+
+
+@_jit()
+def _known_or_bounded(  # type: ignore[no-untyped-def]
+    i, stamp, size, old_cut_score, old_cut_item, d_old, d_new, f_old, g_old, f_new, g_new,
+    measure, shrink, min_support, binary, delta, stored, touched, n_touched, top_s, top_i,
+    top_a, bounded_j, bounded_top,
+):  # fmt: skip
+    """Sort the touched pairs that were not stored: known exactly when their old
+    co-occurrence was 0 (into ``top_*``), else bounded (into ``bounded_*``, with the bound
+    of the old co-occurrence). Return ``(size, n_bounded)``."""
+    limit = top_s.shape[0]
+    d_i = d_new[i]
+    f_i = f_new[i]
+    n_old = old_cut_item.shape[0]
     n_bounded = 0
     for q in range(n_touched):
         j = touched[q]
         if j == i or stored[j] == stamp:
             continue
         top = 0.0
-        if zero_known or d_old[j] <= 0.0:
-            pass
-        elif binary:
-            top = _max_old_cooc_binary(
-                old_cut_s, d_old[i], d_old[j], f_old[i], g_old[j], measure, shrink, min_support
-            )
-        else:
-            top = _max_old_cooc(
-                old_cut_s, d_old[i], d_old[j], f_old[i], g_old[j], measure, shrink, min_support,
-                integral,
+        if i < n_old:
+            top = _old_bound(
+                i, j, old_cut_score, old_cut_item, d_old, f_old, g_old, measure, shrink,
+                min_support, binary,
             )  # fmt: skip
-        if top <= 0.0:  # the old co-occurrence was 0: the new one is known exactly
+        if top <= 0.0:
+            a32 = np.float32(delta[j])
+            s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
+            size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
+        else:
+            bounded_j[n_bounded] = j
+            bounded_top[n_bounded] = top
+            n_bounded += 1
+    return size, n_bounded
+
+
+@_jit()
+def _settle_bounded(  # type: ignore[no-untyped-def]
+    i, served, size, cut_s, cut_i, n_bounded, bounded_j, bounded_top, old_neighbors,
+    old_cooc, old_cut_score, old_cut_item, d_old, d_new, f_old, g_old, f_new, g_new,
+    measure, shrink, min_support, binary, delta, top_s, top_i, top_a, xt_indptr, xt_indices,
+    xt_data, u_indptr, share, users, users_of,
+):  # fmt: skip
+    """Place the bounded pairs: exactly when one could reach the served list and its
+    co-occurrence is cheap to know, else into the cut ``(cut_s, cut_i)``.
+
+    Return ``(size, cut_s, cut_i)``.
+    """
+    limit = top_s.shape[0]
+    d_i = d_new[i]
+    f_i = f_new[i]
+    budget = -1.0
+    for b in range(n_bounded):
+        j = bounded_j[b]
+        top = bounded_top[b]
+        bound = _similarity(top + delta[j], d_i, d_new[j], f_i, g_new[j], measure, shrink,
+                            min_support)  # fmt: skip
+        if bound == -np.inf:
+            continue
+        if not _may_serve(bound, j, size, served, top_s, top_i):
+            cut_s, cut_i = _best(cut_s, cut_i, bound, j)
+            continue
+        # The pair as item j stored it, or j's cut.
+        c = _position(old_neighbors, j, i)
+        if c >= 0:
+            a32 = np.float32(old_cooc[j, c] + delta[j])
+            s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
+            size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
+            continue
+        top = min(top, _old_bound(
+            j, i, old_cut_score, old_cut_item, d_old, f_old, g_old, measure,
+            shrink, min_support, binary,
+        ))  # fmt: skip
+        a = top + delta[j]
+        bound = _similarity(a, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
+        if top <= 0.0:
             a32 = np.float32(delta[j])
             s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
             size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
             continue
-        bound = _similarity(
-            top + delta[j], d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support
-        )
-        if bound != -np.inf:
-            bounded_i[n_bounded] = j
-            bounded_s[n_bounded] = bound
-            n_bounded += 1
-    # A bounded pair that could reach the served list is computed exactly when cheap.
-    budget = resolve_limit[i]
-    for q in range(n_bounded):
-        j = bounded_i[q]
-        bound = bounded_s[q]
-        if size >= served and _better(top_s[served - 1], top_i[served - 1], bound, j):
+        if bound == -np.inf:
             continue
-        cost = xt_indptr[j + 1] - xt_indptr[j]
+        if not _may_serve(bound, j, size, served, top_s, top_i):
+            cut_s, cut_i = _best(cut_s, cut_i, bound, j)
+            continue
+        # Exactly, from the users of both items.
+        if budget < 0.0:
+            budget = share * _recompute_work(i, xt_indptr, xt_indices, u_indptr)
+        cost = _cooc_cost(i, j, xt_indptr)
         if cost <= budget:
             budget -= cost
-            a32 = _cooc_exact(i, j, xt_indptr, xt_indices, xt_data)
+            a32 = _cooc_exact(i, j, xt_indptr, xt_indices, xt_data, binary, users, users_of)
             s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
             size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
-        elif threat_i < 0 or _better(bound, j, threat_s, threat_i):
-            threat_s = bound
-            threat_i = j
-    if threat_i >= 0:
+        else:
+            cut_s, cut_i = _best(cut_s, cut_i, bound, j)
+    return size, cut_s, cut_i
+
+
+@_jit(inline=True)
+def _may_serve(bound, j, size, served, top_s, top_i):  # type: ignore[no-untyped-def]
+    """Whether a candidate bounded by ``(bound, j)`` could enter the served list."""
+    return size < served or _better(bound, j, top_s[served - 1], top_i[served - 1])
+
+
+@_jit(inline=True)
+def _best(score_a, item_a, score_b, item_b):  # type: ignore[no-untyped-def]
+    """The better of two ``(score, item)`` candidates (item -1: none)."""
+    if item_a < 0 or (item_b >= 0 and _better(score_b, item_b, score_a, item_a)):
+        return score_b, item_b
+    return score_a, item_a
+
+
+@_jit()
+def _position(old_neighbors, j, i):  # type: ignore[no-untyped-def]
+    """Where item ``j`` stored ``i`` (-1: not stored)."""
+    if j >= old_neighbors.shape[0]:
+        return -1
+    for c in range(old_neighbors.shape[1]):
+        k = old_neighbors[j, c]
+        if k == i:
+            return c
+        if k < 0:
+            break
+    return -1
+
+
+@_jit()
+def _recompute_work(i, xt_indptr, xt_indices, u_indptr):  # type: ignore[no-untyped-def]
+    """Accumulations a recomputation of item ``i`` needs: its users' row lengths."""
+    work = 0
+    for p in range(xt_indptr[i], xt_indptr[i + 1]):
+        u = xt_indices[p]
+        work += u_indptr[u + 1] - u_indptr[u]
+    return np.float64(work)
+
+
+@_jit(inline=True)
+def _search_steps(n):  # type: ignore[no-untyped-def]
+    """Steps of a binary search among ``n`` values."""
+    steps = 1
+    while n > 1:
+        n >>= 1
+        steps += 1
+    return steps
+
+
+@_jit()
+def _cooc_cost(i, j, xt_indptr):  # type: ignore[no-untyped-def]
+    """Look-ups :func:`_cooc_exact` makes for the pair ``(i, j)``."""
+    n_i = xt_indptr[i + 1] - xt_indptr[i]
+    n_j = xt_indptr[j + 1] - xt_indptr[j]
+    return np.float64(min(n_j, n_i * _search_steps(n_j)))
+
+
+@_jit()
+def _cooc_exact(i, j, xt_indptr, xt_indices, xt_data, binary, users, users_of):  # type: ignore[no-untyped-def]
+    """``sum_u x[u, i] * x[u, j]`` from the sorted user lists (integral, so exact).
+
+    Few users of ``i`` against many of ``j``: each of ``i``'s looked up in ``j``'s list.
+    Otherwise each user of ``j`` is tested in the bit set ``users`` of ``i``'s users,
+    filled on first use (``users_of[0] = i``; the caller clears it).
+    """
+    lo_i, end_i = xt_indptr[i], xt_indptr[i + 1]
+    lo_j, end_j = xt_indptr[j], xt_indptr[j + 1]
+    total = 0.0
+    if (end_i - lo_i) * _search_steps(end_j - lo_j) < end_j - lo_j:
+        for p in range(lo_i, end_i):
+            u = xt_indices[p]
+            lo_j = _lower_bound(xt_indices, lo_j, end_j, u)
+            if lo_j < end_j and xt_indices[lo_j] == u:
+                total += np.float64(xt_data[p]) * xt_data[lo_j]
+                lo_j += 1
+        return np.float32(total)
+    if users_of[0] != i:
+        _set_users(users, xt_indptr, xt_indices, i, True)
+        users_of[0] = i
+    for p in range(lo_j, end_j):
+        u = xt_indices[p]
+        if (users[u >> 6] >> np.uint64(u & 63)) & np.uint64(1):
+            if binary:
+                total += 1.0
+            else:
+                lo_i = _lower_bound(xt_indices, lo_i, end_i, u)  # users of j come sorted
+                total += np.float64(xt_data[lo_i]) * xt_data[p]
+    return np.float32(total)
+
+
+@_jit(inline=True)
+def _lower_bound(values, lo, hi, value):  # type: ignore[no-untyped-def]
+    """First position in the sorted ``values[lo:hi]`` not below ``value``."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if values[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@_jit()
+def _set_users(users, xt_indptr, xt_indices, i, on):  # type: ignore[no-untyped-def]
+    """Set (or clear) the bits of item ``i``'s users."""
+    for p in range(xt_indptr[i], xt_indptr[i + 1]):
+        u = xt_indices[p]
+        bit = np.uint64(1) << np.uint64(u & 63)
+        if on:
+            users[u >> 6] |= bit
+        else:
+            users[u >> 6] &= ~bit
+
+
+@_jit()
+def _finish_row(  # type: ignore[no-untyped-def]
+    i, served, size, cut_s, cut_i, old_cut_item, top_s, top_i, top_a, neighbors, scores,
+    cooc, cut_score, cut_item,
+):  # fmt: skip
+    """Write item ``i``'s list when its served part is provably exact; return the code of
+    :func:`_update_items`."""
+    capacity = neighbors.shape[1]
+    if cut_i >= 0:
         if size < served:
             return 1
-        if not _better(top_s[served - 1], top_i[served - 1], threat_s, threat_i):
-            return 2 if threat_i == old_cut_i else 3
+        if not _better(top_s[served - 1], top_i[served - 1], cut_s, cut_i):
+            old = old_cut_item[i] if i < old_cut_item.shape[0] else -1
+            return 2 if cut_i == old else 3
     for c in range(capacity):
         if c < size:
             neighbors[i, c] = top_i[c]
@@ -999,13 +1325,10 @@ def _update_one(  # type: ignore[no-untyped-def]
             neighbors[i, c] = -1
             scores[i, c] = 0.0
             cooc[i, c] = 0.0
-    if size > capacity and (
-        threat_i < 0 or _better(top_s[capacity], top_i[capacity], threat_s, threat_i)
-    ):
-        threat_s = top_s[capacity]
-        threat_i = top_i[capacity]
-    cut_score[i] = threat_s if threat_i >= 0 else -np.inf
-    cut_item[i] = threat_i
+    if size > capacity:
+        cut_s, cut_i = _best(cut_s, cut_i, top_s[capacity], top_i[capacity])
+    cut_score[i] = cut_s if cut_i >= 0 else -np.inf
+    cut_item[i] = cut_i
     return 0
 
 
@@ -1031,26 +1354,3 @@ def _insert_sorted(top_s, top_i, top_a, size, limit, score, item, payload):  # t
     top_i[pos] = item
     top_a[pos] = payload
     return size + 1
-
-
-@_jit()
-def _cooc_exact(i, j, xt_indptr, xt_indices, xt_data):  # type: ignore[no-untyped-def]
-    """``sum_u x[u, i] * x[u, j]``: each user of ``j`` looked up in ``i``'s sorted user list
-    (which stays in cache while item ``i`` is being updated)."""
-    total = 0.0
-    lo0 = xt_indptr[i]
-    end = xt_indptr[i + 1]
-    for p in range(xt_indptr[j], xt_indptr[j + 1]):
-        u = xt_indices[p]
-        lo = lo0
-        hi = end
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if xt_indices[mid] < u:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < end and xt_indices[lo] == u:
-            total += np.float64(xt_data[lo]) * xt_data[p]
-            lo0 = lo + 1  # users of j come sorted too
-    return np.float32(total)

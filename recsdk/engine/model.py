@@ -50,9 +50,9 @@ _KERNEL_MEASURE = {
     "tfidf": kernels._COSINE,
 }
 _FORMAT = "recsdk.ItemSimilarity/1"
-# partial_fit settles doubtful pairs exactly while that costs less than this share of
-# recomputing the item.
-_RESOLVE_SHARE = 0.25
+# partial_fit settles doubtful pairs exactly while the look-ups cost less than this share
+# of the accumulations that recomputing the item takes.
+_RESOLVE_SHARE = 1.0
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
@@ -209,7 +209,9 @@ class ItemSimilarity:
         if not self._binary_input():
             squares = x.data.astype(np.float64) ** 2
             diag = np.bincount(x.indices, weights=squares, minlength=x.n_items).astype(np.float64)
-        found = self._run_topk(x, diag, popularity, np.arange(x.n_items, dtype=np.int32))
+        found, item_users, item_rows = self._run_topk(
+            x, diag, popularity, np.arange(x.n_items, dtype=np.int32)
+        )
         return _State(
             plain=plain,
             decayed=decayed,
@@ -222,6 +224,10 @@ class ItemSimilarity:
             cooc=found[2],
             cut_score=found[3],
             cut_item=found[4],
+            item_users=item_users,
+            item_rows=item_rows,
+            integral=True if self._binary_input() else None,
+            positive=x.nnz == plain.nnz,
         )
 
     def _run_topk(
@@ -231,13 +237,15 @@ class ItemSimilarity:
         popularity: npt.NDArray[np.float64],
         todo: npt.NDArray[np.int32],
         xt: UserItemMatrix | None = None,
-    ) -> tuple[Any, ...]:
-        """Neighbour lists of the items ``todo`` (rows in that order).
+    ) -> tuple[tuple[Any, ...], UserItemMatrix, IntArray | None]:
+        """Neighbour lists of the items ``todo`` (rows in that order), the transpose of
+        ``x`` used and the row of each item in it (``None``: the item's index).
 
         For large batches items are relabelled by decreasing popularity, so that the hot
         part of the kernel's accumulator stays in cache, and processed in that order. A
         small batch (``partial_fit``) reuses ``xt``, the transpose of ``x``, when given.
         """
+        item_rows: IntArray | None = None
         if xt is not None and len(todo) * 8 < x.n_items:
             labels = np.arange(x.n_items, dtype=np.int32)
             internal = labels
@@ -248,14 +256,16 @@ class ItemSimilarity:
             internal[labels] = np.arange(len(labels), dtype=np.int32)
             xr = x.relabeled(internal)  # rows sorted in the new labels: sequential access
             xt = xr.transpose()
+            item_rows = internal
         internal_todo = internal[todo]
         order = np.argsort(internal_todo, kind="stable").astype(np.int64)
         measure, alpha, shrink, support = self._kernel_args()
-        return kernels._topk_items(  # type: ignore[no-any-return]
+        found = kernels._topk_items(
             xr.indptr, xr.indices, xr.data, xt.indptr, xt.indices, xt.data, diag[labels],
             labels, internal_todo[order], order, self.n_neighbors + self.margin, measure,
             alpha, shrink, support, self._binary_input(), _n_chunks(len(todo)),
         )  # fmt: skip
+        return found, xt, item_rows
 
     def partial_fit(self, new_data: InteractionsLike | UserItemMatrix | Any) -> ItemSimilarity:
         """Add new interactions and update only the neighbour lists they can change.
@@ -263,9 +273,11 @@ class ItemSimilarity:
         The result equals :meth:`fit` on the union of all interactions seen so far (the
         served ``n_neighbors`` lists and their scores). Items whose lists provably cannot
         change are skipped, items whose lists change predictably are re-ranked from stored
-        co-occurrences, and only the rest are recomputed. Updates that can lower a weight
-        (refunds, user damping) and the global ``"bm25"``/``"tfidf"`` weightings fall back to
-        a full recomputation; time decay keeps the first fit's reference time.
+        co-occurrences, and only the rest are recomputed. Updates that can lower an item's
+        self-product (refunds), non-integral similarity inputs (whose float sums depend on
+        their order), user damping, a negative ``alpha`` and the global
+        ``"bm25"``/``"tfidf"`` weightings fall back to a full recomputation; time decay keeps
+        the first fit's reference time.
 
         Parameters
         ----------
@@ -295,7 +307,7 @@ class ItemSimilarity:
         decayed = merged[3] if state.decayed is not None else None
         trend = _grown_vector(state.trend, n_items) + _grown_vector(delta_trend, n_items)
         updated = None
-        if not self._global_weighting():
+        if self._incremental():
             updated = self._update(state, plain, merged[4], delta, n_items)
         if updated is None:
             updated = self._compute(plain, decayed, state.reference_time, trend)
@@ -318,6 +330,11 @@ class ItemSimilarity:
     def _binary_input(self) -> bool:
         """Whether the similarity input is 0/1."""
         return bool(self.binary and self.measure not in ("bm25", "tfidf"))
+
+    def _incremental(self) -> bool:
+        """Whether partial_fit may update lists: new events change only their users'
+        entries, and an item's growing self-product never raises another's score."""
+        return not self._global_weighting() and self._kernel_args()[1] >= 0
 
     def _global_weighting(self) -> bool:
         """Whether one new event can change weights of other users' entries."""
@@ -344,8 +361,10 @@ class ItemSimilarity:
     ) -> _State | None:
         """The incremental path of :meth:`partial_fit`; ``None`` asks for a full refit."""
         changed_users = np.flatnonzero(np.diff(delta.indptr) > 0)
-        rows = plain.with_data(self._transform(plain.data)).select_rows(changed_users)
-        old_rows = plain.with_data(self._transform(before)).select_rows(changed_users)
+        new_plain = plain.select_rows(changed_users)
+        rows = new_plain.with_data(self._transform(new_plain.data))
+        old_values = plain.with_data(before).select_rows(changed_users).data
+        old_rows = rows.with_data(self._transform(old_values))
         moved = rows.data != old_rows.data
         d_old = _grown_vector(state.diag, n_items)
         d_new: npt.NDArray[np.float64] = d_old + np.bincount(
@@ -354,7 +373,7 @@ class ItemSimilarity:
             - old_rows.data[moved].astype(np.float64) ** 2,
             minlength=n_items,
         )
-        if np.any(d_new < d_old):
+        if np.any(d_new < d_old) or not self._exact_sums(state, rows.data, d_new):
             return None
         popularity: npt.NDArray[np.float64] = _grown_vector(
             state.popularity, n_items
@@ -363,71 +382,93 @@ class ItemSimilarity:
             weights=(rows.data[moved] > 0).astype(np.float64) - (old_rows.data[moved] > 0),
             minlength=n_items,
         )
+        t_new = rows.transpose()
+        t_old = rows.with_data(old_rows.data).transpose()
+        item_users = self._merged_item_users(state, t_new, changed_users, plain.n_users)
+        moved_rows = rows.prune(moved)
+        moved_old = old_rows.prune(moved)
+        measure, alpha, shrink, support = self._kernel_args()
+        found = kernels._update_items(
+            state.neighbors, state.scores, state.cooc, state.cut_score, state.cut_item,
+            d_old, d_new, t_new.indptr, t_new.indices, t_old.data, t_new.data,
+            rows.indptr, rows.indices, old_rows.data, rows.data,
+            moved_rows.indptr, moved_rows.indices, moved_old.data, moved_rows.data,
+            item_users.indptr, item_users.indices, item_users.data, plain.indptr,
+            self.n_neighbors, measure, alpha, shrink, support, self._binary_input(),
+            _RESOLVE_SHARE, _n_chunks(n_items),
+        )  # fmt: skip
         new_state = _State(
             plain=plain,
             decayed=None,
             reference_time=state.reference_time,
             diag=d_new,
             popularity=popularity,
-            neighbors=_grown_rows(state.neighbors, n_items, -1),
-            scores=_grown_rows(state.scores, n_items, 0),
-            cooc=_grown_rows(state.cooc, n_items, 0),
-            cut_score=_grown_vector(state.cut_score, n_items, -np.inf),
-            cut_item=_grown_vector(state.cut_item, n_items, -1),
+            neighbors=found[0],
+            scores=found[1],
+            cooc=found[2],
+            cut_score=found[3],
+            cut_item=found[4],
             trend=state.trend,  # partial_fit sets the new one
+            item_users=item_users,
+            integral=True,
+            positive=bool(self._positive(state) and np.all(new_plain.data > 0)),
         )
-        self._rerank(new_state, d_old, rows, old_rows, moved, n_items)
+        self._recompute(new_state, found[5])
         return new_state
 
-    @staticmethod
-    def _resolve_budget(x: UserItemMatrix) -> npt.NDArray[np.int64]:
-        """Per item: users partial_fit may scan before recomputing is cheaper."""
-        work = kernels._item_work(x.indptr, x.indices, x.n_items)
-        return np.asarray(work * _RESOLVE_SHARE, dtype=np.int64)
-
-    def _rerank(
+    def _exact_sums(
         self,
         state: _State,
-        d_old: npt.NDArray[np.float64],
-        rows: UserItemMatrix,
-        old_rows: UserItemMatrix,
-        moved: npt.NDArray[np.bool_],
-        n_items: int,
-    ) -> None:
-        """Update in place the lists that may change; recompute those not provably exact."""
-        grew = state.diag != d_old
-        nbr = state.neighbors
-        near_grown = np.any(grew[np.where(nbr >= 0, nbr, 0)] & (nbr >= 0), axis=1)
-        in_rows = np.zeros(n_items, dtype=bool)
-        in_rows[rows.indices] = True
-        todo = np.flatnonzero(in_rows | near_grown).astype(np.int32)
-        if len(todo) == 0:
-            return
-        union = rows.with_data(old_rows.data)
-        t_old = union.transpose()
-        t_new = rows.transpose()
-        moved_rows = rows.prune(moved)
-        moved_old = old_rows.prune(moved)
-        measure, alpha, shrink, support = self._kernel_args()
-        integral = bool(np.all(rows.data == np.round(rows.data))) and bool(
-            np.all(state.cooc == np.round(state.cooc))
-        )
-        x = self._similarity_input(state.plain)
-        xt = x.transpose()
-        ok = kernels._update_items(
-            todo, self.n_neighbors, state.neighbors, state.scores, state.cooc,
-            state.cut_score, state.cut_item, d_old, state.diag,
-            t_old.indptr, t_old.indices, t_old.data, t_new.data,
-            rows.indptr, rows.indices, old_rows.data, rows.data,
-            moved_rows.indptr, moved_rows.indices, moved_old.data, moved_rows.data,
-            xt.indptr, xt.indices, xt.data,
-            measure, alpha, shrink, support, integral, self._binary_input(),
-            self._resolve_budget(x), _n_chunks(len(todo)),
+        new_values: npt.NDArray[np.float32],
+        d_new: npt.NDArray[np.float64],
+    ) -> bool:
+        """Whether every co-occurrence is an integer that float32 sums exactly, in any
+        order: the incremental path's arithmetic then equals a full fit's."""
+        if not self._binary_input():
+            if state.integral is None:
+                values = self._transform(state.plain.data)
+                state.integral = bool(np.all(values == np.round(values)))
+            if not (state.integral and np.all(new_values == np.round(new_values))):
+                return False
+        # Co-occurrences are at most max(d) (Cauchy-Schwarz).
+        return len(d_new) == 0 or float(d_new.max()) <= 2.0**24
+
+    @staticmethod
+    def _positive(state: _State) -> bool:
+        """Whether every stored weight is positive (the similarity input keeps them all)."""
+        if state.positive is None:
+            state.positive = bool(np.all(state.plain.data > 0))
+        return state.positive
+
+    def _merged_item_users(
+        self,
+        state: _State,
+        t_new: UserItemMatrix,
+        changed_users: npt.NDArray[np.int64],
+        n_users: int,
+    ) -> UserItemMatrix:
+        """The new item x user similarity input: the fitted one with the changed users'
+        entries replaced (``t_new``: their new values, one row per item)."""
+        old = state.item_users
+        rows = state.item_rows
+        if old is None:  # a loaded model: rebuild it once
+            old = self._similarity_input(state.plain).transpose()
+            rows = None
+        starts, ends = old.indptr[:-1], old.indptr[1:]
+        if rows is not None:
+            starts, ends = starts[rows], ends[rows]
+        indptr, indices, data = kernels._merge_item_users(
+            starts, ends, old.indices, old.data, t_new.indptr, t_new.indices, t_new.data,
+            changed_users.astype(np.int32),
         )  # fmt: skip
-        redo = todo[ok != 0]
-        reasons = np.bincount(ok, minlength=4)
+        return UserItemMatrix(indptr, indices, data, t_new.n_users, n_users)
+
+    def _recompute(self, state: _State, codes: npt.NDArray[np.int8]) -> None:
+        """Recompute in place the lists ``_update_items`` could not prove (``codes > 0``)."""
+        reasons = np.bincount(codes[codes >= 0], minlength=4)
+        redo = np.flatnonzero(codes > 0).astype(np.int32)
         state.stats = {
-            "checked": len(todo),
+            "checked": int(reasons.sum()),
             "updated": int(reasons[0]),
             "recomputed": len(redo),
             "too_few_known": int(reasons[1]),
@@ -436,7 +477,13 @@ class ItemSimilarity:
         }
         if len(redo) == 0:
             return
-        found = self._run_topk(x, state.diag, state.popularity, redo, xt)
+        x = state.plain
+        if not state.positive:
+            x = self._similarity_input(x)
+        elif not self._binary_input():
+            x = x.with_data(self._transform(x.data))
+        # (With 0/1 input the kernels read only the positions of x.)
+        found, _, _ = self._run_topk(x, state.diag, state.popularity, redo, state.item_users)
         targets: tuple[npt.NDArray[Any], ...] = (
             state.neighbors,
             state.scores,
@@ -804,6 +851,14 @@ class _State:
     cut_item: IntArray
     trend: npt.NDArray[np.float64]
     stats: dict[str, int] = attrs.field(factory=dict)
+    item_users: UserItemMatrix | None = None
+    """The similarity input transposed (item x user), kept for partial_fit; not saved."""
+    item_rows: IntArray | None = None
+    """The row of each item in ``item_users`` (``None``: the item's index)."""
+    integral: bool | None = None
+    """Whether every similarity input value is an integer (``None``: not known yet)."""
+    positive: bool | None = None
+    """Whether every stored weight is positive (``None``: not known yet)."""
     _popular: IntArray | None = None
     _priors: dict[float, tuple[npt.NDArray[np.float64], IntArray]] = attrs.field(factory=dict)
 
