@@ -320,6 +320,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
     i_indices,
     i_data,
     diag,
+    work,
     labels,
     todo,
     slots,
@@ -335,8 +336,9 @@ def _topk_items(  # type: ignore[no-untyped-def]
 
     ``u_*`` is the user x item CSR matrix, ``i_*`` its transpose (item x user), all values
     positive. Items may be relabelled (popular items first keeps the accumulator's hot part
-    in cache): ``labels[j]`` is the caller's index of internal item ``j``, ``diag`` and
-    ``todo`` use internal indices, ties and outputs use the caller's. The lists of
+    in cache): ``labels[j]`` is the caller's index of internal item ``j``, ``diag``,
+    ``work`` (:func:`_item_work`) and ``todo`` use internal indices, ties and outputs use
+    the caller's. The lists of
     ``todo[t]`` go to output row ``slots[t]``. For item ``i`` the
     kernel accumulates ``acc[j] = sum_u x[u, i] * x[u, j]`` in a dense per-chunk buffer,
     scores every touched ``j != i`` and keeps the best ``capacity + 1`` in a heap.
@@ -353,7 +355,6 @@ def _topk_items(  # type: ignore[no-untyped-def]
     cut_score = np.full(n_todo, -np.inf, dtype=np.float64)
     cut_item = np.full(n_todo, -1, dtype=np.int32)
     f, g = _factors(diag, measure, alpha)
-    work = _item_work(u_indptr, u_indices, n_items)
     # Product measures without shrinkage or support: the score is acc * f_i * g_j, exactly
     # what _similarity computes for them.
     simple = measure != _JACCARD and shrink <= 0.0 and min_support <= 0.0
@@ -717,12 +718,13 @@ def _score_many(  # type: ignore[no-untyped-def]
 
 
 @_jit(parallel=True)
-def _merge_csr(a_indptr, a_indices, a_data, a_extra, b_indptr, b_indices, b_data, b_extra):  # type: ignore[no-untyped-def]
+def _merge_csr(  # type: ignore[no-untyped-def]
+    a_indptr, a_indices, a_data, a_extra, b_indptr, b_indices, b_data, b_extra, with_extra
+):
     """Sum of two CSR matrices with sorted rows (``b`` may have more rows).
 
-    ``*_extra`` is a second value array summed the same way. Returns ``(indptr, indices,
-    data, extra, before)`` where ``before`` holds each merged entry's value in ``a``
-    (0 where ``a`` had none).
+    ``*_extra`` is a second value array summed the same way when ``with_extra`` (else the
+    returned one is empty). Returns ``(indptr, indices, data, extra)``.
     """
     n_rows = b_indptr.shape[0] - 1
     n_a = a_indptr.shape[0] - 1
@@ -730,49 +732,130 @@ def _merge_csr(a_indptr, a_indices, a_data, a_extra, b_indptr, b_indices, b_data
     for r in prange(n_rows):
         p, p_end = (a_indptr[r], a_indptr[r + 1]) if r < n_a else (0, 0)
         q, q_end = b_indptr[r], b_indptr[r + 1]
-        n = 0
-        while p < p_end or q < q_end:
-            if q >= q_end or (p < p_end and a_indices[p] < b_indices[q]):
-                p += 1
-            elif p >= p_end or b_indices[q] < a_indices[p]:
-                q += 1
-            else:
-                p += 1
-                q += 1
-            n += 1
+        n = p_end - p
+        while q < q_end:  # b's entries not in a's row
+            p = _lower_bound(a_indices, p, p_end, b_indices[q])
+            if p >= p_end or a_indices[p] != b_indices[q]:
+                n += 1
+            q += 1
         counts[r + 1] = n
     indptr = np.cumsum(counts)
     nnz = indptr[n_rows]
     indices = np.empty(nnz, dtype=np.int32)
     data = np.empty(nnz, dtype=np.float32)
-    extra = np.empty(nnz, dtype=np.float32)
-    before = np.empty(nnz, dtype=np.float32)
+    extra = np.empty(nnz if with_extra else 0, dtype=np.float32)
     for r in prange(n_rows):
         p, p_end = (a_indptr[r], a_indptr[r + 1]) if r < n_a else (0, 0)
         q, q_end = b_indptr[r], b_indptr[r + 1]
         o = indptr[r]
-        while p < p_end or q < q_end:
-            if q >= q_end or (p < p_end and a_indices[p] < b_indices[q]):
-                indices[o] = a_indices[p]
-                data[o] = a_data[p]
-                extra[o] = a_extra[p]
-                before[o] = a_data[p]
-                p += 1
-            elif p >= p_end or b_indices[q] < a_indices[p]:
-                indices[o] = b_indices[q]
-                data[o] = b_data[q]
+        while q < q_end:
+            stop = _lower_bound(a_indices, p, p_end, b_indices[q])
+            n = stop - p  # a's entries before b's next one: copied as they are
+            indices[o : o + n] = a_indices[p:stop]
+            data[o : o + n] = a_data[p:stop]
+            if with_extra:
+                extra[o : o + n] = a_extra[p:stop]
+            o += n
+            p = stop
+            indices[o] = b_indices[q]
+            data[o] = b_data[q]
+            if with_extra:
                 extra[o] = b_extra[q]
-                before[o] = 0.0
-                q += 1
-            else:
-                indices[o] = a_indices[p]
-                data[o] = a_data[p] + b_data[q]
-                extra[o] = a_extra[p] + b_extra[q]
-                before[o] = a_data[p]
+            if p < p_end and a_indices[p] == b_indices[q]:
+                data[o] += a_data[p]
+                if with_extra:
+                    extra[o] += a_extra[p]
                 p += 1
-                q += 1
             o += 1
-    return indptr, indices, data, extra, before
+            q += 1
+        n = p_end - p
+        indices[o : o + n] = a_indices[p:p_end]
+        data[o : o + n] = a_data[p:p_end]
+        if with_extra:
+            extra[o : o + n] = a_extra[p:p_end]
+    return indptr, indices, data, extra
+
+
+@_jit(parallel=True)
+def _changed_rows(  # type: ignore[no-untyped-def]
+    old_indptr, old_indices, old_data, new_indptr, new_indices, new_data, users
+):
+    """Rows ``users`` of a matrix after entries were added to it, with each entry's value
+    before (0 where the old matrix, which may have fewer rows, had none).
+
+    Returns ``(indptr, indices, new_values, old_values)``.
+    """
+    n = users.shape[0]
+    n_old = old_indptr.shape[0] - 1
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for r in range(n):
+        u = users[r]
+        indptr[r + 1] = indptr[r] + new_indptr[u + 1] - new_indptr[u]
+    indices = np.empty(indptr[n], dtype=np.int32)
+    new_values = np.empty(indptr[n], dtype=np.float32)
+    old_values = np.empty(indptr[n], dtype=np.float32)
+    for r in prange(n):
+        u = users[r]
+        p, p_end = (old_indptr[u], old_indptr[u + 1]) if u < n_old else (0, 0)
+        o = indptr[r]
+        for q in range(new_indptr[u], new_indptr[u + 1]):
+            j = new_indices[q]
+            indices[o] = j
+            new_values[o] = new_data[q]
+            old_values[o] = 0.0
+            if p < p_end and old_indices[p] == j:  # the new row holds every old entry
+                old_values[o] = old_data[p]
+                p += 1
+            o += 1
+    return indptr, indices, new_values, old_values
+
+
+@_jit()
+def _work_change(indptr, indices, old, new, n_items):  # type: ignore[no-untyped-def]
+    """Change of :func:`_item_work` (over positive entries) when the rows of a matrix
+    change from ``old`` to ``new`` values (same positions)."""
+    change = np.zeros(n_items, dtype=np.int64)
+    for r in range(indptr.shape[0] - 1):
+        n_old = 0
+        n_new = 0
+        for q in range(indptr[r], indptr[r + 1]):
+            n_old += old[q] > 0.0
+            n_new += new[q] > 0.0
+        for q in range(indptr[r], indptr[r + 1]):
+            change[indices[q]] += (n_new if new[q] > 0.0 else 0) - (n_old if old[q] > 0.0 else 0)
+    return change
+
+
+@_jit(parallel=True)
+def _kept_per_row(indptr, keep):  # type: ignore[no-untyped-def]
+    """Offsets of the rows of a CSR matrix once the entries with ``keep`` false are gone."""
+    n_rows = indptr.shape[0] - 1
+    counts = np.zeros(n_rows + 1, dtype=np.int64)
+    for r in prange(n_rows):
+        n = 0
+        for q in range(indptr[r], indptr[r + 1]):
+            n += keep[q]
+        counts[r + 1] = n
+    return np.cumsum(counts)
+
+
+@_jit(parallel=True)
+def _row_positions(indptr, rows):  # type: ignore[no-untyped-def]
+    """Offsets and entry positions of the rows ``rows`` (outside the matrix: empty)."""
+    n_rows = indptr.shape[0] - 1
+    n = rows.shape[0]
+    out_indptr = np.zeros(n + 1, dtype=np.int64)
+    for t in range(n):
+        r = rows[t]
+        length = indptr[r + 1] - indptr[r] if 0 <= r < n_rows else 0
+        out_indptr[t + 1] = out_indptr[t] + length
+    positions = np.empty(out_indptr[n], dtype=np.int64)
+    for t in prange(n):
+        r = rows[t]
+        o = out_indptr[t]
+        for k in range(out_indptr[t + 1] - o):
+            positions[o + k] = indptr[r] + k
+    return out_indptr, positions
 
 
 @_jit(parallel=True)
@@ -814,19 +897,16 @@ def _merge_users_row(  # type: ignore[no-untyped-def]
     write,
 ):  # fmt: skip
     """Merge one item's old users with its changed ones; return the count (written from
-    ``o`` when ``write``)."""
+    ``o`` when ``write``). Runs of unchanged users are copied as they are."""
     n = 0
-    user = 0
-    while p < p_end or q < q_end:
-        if q < q_end:
-            user = row_users[t_rows[q]]
-        if q >= q_end or (p < p_end and indices[p] < user):
-            if write:
-                out_indices[o + n] = indices[p]
-                out_data[o + n] = data[p]
-            n += 1
-            p += 1
-            continue
+    while q < q_end:
+        user = row_users[t_rows[q]]
+        stop = _lower_bound(indices, p, p_end, user)
+        if write:
+            out_indices[o + n : o + n + stop - p] = indices[p:stop]
+            out_data[o + n : o + n + stop - p] = data[p:stop]
+        n += stop - p
+        p = stop
         if p < p_end and indices[p] == user:
             p += 1  # replaced by the new value
         value = t_values[q]
@@ -836,20 +916,26 @@ def _merge_users_row(  # type: ignore[no-untyped-def]
                 out_indices[o + n] = user
                 out_data[o + n] = value
             n += 1
-    return n
+    if write:
+        out_indices[o + n : o + n + p_end - p] = indices[p:p_end]
+        out_data[o + n : o + n + p_end - p] = data[p:p_end]
+    return n + p_end - p
 
 
-@_jit()
+@_jit(inline=True)
 def _max_old_cooc(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support, binary):  # type: ignore[no-untyped-def]
-    """An upper bound of an integral co-occurrence whose similarity was at most ``cut``.
-
-    With 0/1 data a co-occurrence is also at most ``min(d_i, d_j)``.
-    """
-    top = _max_old_cooc_real(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support)
-    top = np.floor(top * (1.0 + 1e-9) + 1e-9)
-    if binary:
-        return min(top, min(d_i, d_j))
-    return top
+    """An upper bound of an integral co-occurrence whose similarity was at most ``cut``
+    (``-inf``: the pair was no candidate)."""
+    # A 0/1 co-occurrence counts common users; else Cauchy-Schwarz (non-negative data).
+    hi = min(d_i, d_j) if binary else np.sqrt(d_i * d_j)
+    if cut == -np.inf:
+        top = min(max(min_support, 0.0), hi)
+    elif measure != _JACCARD and shrink <= 0.0:
+        # sim = acc * f_i * g_j; scaled up a hair to stay an upper bound.
+        top = min(max(cut / (f_i * g_j) * (1.0 + 1e-9) + 1e-12, min_support), hi)
+    else:
+        top = min(_max_old_cooc_real(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support), hi)
+    return np.floor(top * (1.0 + 1e-9) + 1e-9)
 
 
 @_jit()
@@ -880,7 +966,7 @@ def _max_old_cooc_real(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support):  
 def _update_items(  # type: ignore[no-untyped-def]
     old_neighbors, old_scores, old_cooc, old_cut_score, old_cut_item, d_old, d_new,
     t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
-    g_indptr, g_items, g_old, g_new, xt_indptr, xt_indices, xt_data, u_indptr,
+    g_indptr, g_items, g_old, g_new, xt_indptr, xt_indices, xt_data, work, n_users,
     served, measure, alpha, shrink, min_support, binary, share, n_chunks,
 ):  # fmt: skip
     """Neighbour lists of every item after some users' rows changed, where provable.
@@ -890,14 +976,13 @@ def _update_items(  # type: ignore[no-untyped-def]
     when items were added), ``d_*`` the items' self-products before and after. The changed
     users' rows, old and new values: ``c_*`` (all entries), ``g_*`` (only the entries whose
     value changed) and ``t_*`` (the transpose of ``c_*``: for each item, the changed rows
-    holding it). ``xt_*`` is the new item x user matrix (sorted user lists) and
-    ``u_indptr`` the user x item matrix's offsets.
+    holding it). ``xt_*`` is the new item x user matrix (sorted user lists, ``n_users``
+    columns) and ``work[i]`` the accumulations a recomputation of item ``i`` takes.
 
     Stored entries keep exact co-occurrences. Any other candidate is bounded: an untouched
-    one by the stored cut, a touched one by the largest old co-occurrence the cut of either
-    item allows plus the change. A bounded pair that could reach the served list is taken
-    from the other item's stored list when there, else computed from ``xt_*`` while item
-    ``i``'s budget (``share`` times the work of recomputing it) lasts.
+    one by the stored cut, a touched one by the largest old co-occurrence the cut allows
+    plus the change. A bounded pair that could reach the served list is computed exactly
+    from ``xt_*`` while item ``i``'s budget (``share`` times its ``work``) lasts.
 
     Returns ``(neighbors, scores, cooc, cut_score, cut_item, codes)``; ``codes[i]`` is -1
     for a list that cannot have changed (copied), 0 for an exact update and otherwise why
@@ -907,65 +992,69 @@ def _update_items(  # type: ignore[no-untyped-def]
     """
     n_items = d_new.shape[0]
     capacity = old_neighbors.shape[1]
-    n_users = u_indptr.shape[0] - 1
     neighbors = np.empty((n_items, capacity), dtype=np.int32)
     scores = np.empty((n_items, capacity), dtype=np.float32)
     cooc = np.empty((n_items, capacity), dtype=np.float32)
     cut_score = np.empty(n_items, dtype=np.float64)
     cut_item = np.empty(n_items, dtype=np.int32)
     codes = np.empty(n_items, dtype=np.int8)
-    f_old, g_old_f = _factors(d_old, measure, alpha)
-    f_new, g_new_f = _factors(d_new, measure, alpha)
+    f_old, col_old = _factors(d_old, measure, alpha)
+    f_new, col_new = _factors(d_new, measure, alpha)
+    # What a pair needs of its other item, side by side: one cache line per look-up.
+    facts = np.empty((n_items, 4), dtype=np.float64)
+    facts[:, 0] = d_old
+    facts[:, 1] = d_new
+    facts[:, 2] = col_old
+    facts[:, 3] = col_new
     for chunk in prange(n_chunks):
-        delta = np.zeros(n_items, dtype=np.float64)
-        mark = np.zeros(n_items, dtype=np.int32)
-        stored = np.zeros(n_items, dtype=np.int32)
+        # Per other item: the change of its co-occurrence, and the stamp (i + 1) of the
+        # item that touched it (negated once found among the item's stored entries).
+        pair = np.zeros((n_items, 2), dtype=np.float64)
         touched = np.empty(n_items, dtype=np.int32)
         top_s = np.empty(capacity + 1, dtype=np.float64)
         top_i = np.empty(capacity + 1, dtype=np.int32)
         top_a = np.empty(capacity + 1, dtype=np.float32)
-        bounded_j = np.empty(n_items, dtype=np.int32)
-        bounded_top = np.empty(n_items, dtype=np.float64)
+        contender_j = np.empty(n_items, dtype=np.int32)
+        contender_top = np.empty(n_items, dtype=np.float64)
         users = np.zeros((n_users + 63) // 64, dtype=np.uint64)
         users_of = np.full(1, -1, dtype=np.int64)
         for i in range(chunk, n_items, n_chunks):
             changed = t_indptr[i + 1] > t_indptr[i]
-            if not changed and not _neighbor_grew(i, old_neighbors, d_old, d_new):
+            if not changed and not _neighbor_grew(i, old_neighbors, facts):
                 _copy_row(
                     i, old_neighbors, old_scores, old_cooc, old_cut_score, old_cut_item,
                     neighbors, scores, cooc, cut_score, cut_item,
                 )  # fmt: skip
                 codes[i] = -1
                 continue
-            stamp = i + 1
+            stamp = np.float64(i + 1)
             n_touched = 0
             if changed:
                 n_touched = _delta_cooc(
                     i, stamp, t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
-                    g_indptr, g_items, g_old, g_new, delta, mark, touched,
+                    g_indptr, g_items, g_old, g_new, pair, touched,
                 )  # fmt: skip
             size = _rescore_stored(
-                i, stamp, old_neighbors, old_cooc, d_new, f_new, g_new_f, measure, shrink,
-                min_support, delta, stored, top_s, top_i, top_a,
+                i, stamp, old_neighbors, old_cooc, facts, f_new[i], measure, shrink,
+                min_support, pair, top_s, top_i, top_a,
             )  # fmt: skip
             cut_s, cut_i = _untouched_bound(i, old_cut_score, old_cut_item, f_old, f_new, measure)
-            size, n_bounded = _known_or_bounded(
-                i, stamp, size, old_cut_score, old_cut_item, d_old, d_new, f_old, g_old_f,
-                f_new, g_new_f, measure, shrink, min_support, binary, delta, stored, touched,
-                n_touched, top_s, top_i, top_a, bounded_j, bounded_top,
+            size, cut_s, cut_i, n_contenders = _screen_touched(
+                i, stamp, served, size, cut_s, cut_i, old_cut_score, old_cut_item, facts,
+                f_old[i], f_new[i], measure, shrink, min_support, binary, pair, touched,
+                n_touched, top_s, top_i, top_a, contender_j, contender_top,
             )  # fmt: skip
-            size, cut_s, cut_i = _settle_bounded(
-                i, served, size, cut_s, cut_i, n_bounded, bounded_j, bounded_top,
-                old_neighbors, old_cooc, old_cut_score, old_cut_item, d_old, d_new, f_old,
-                g_old_f, f_new, g_new_f, measure, shrink, min_support, binary, delta, top_s,
-                top_i, top_a, xt_indptr, xt_indices, xt_data, u_indptr, share, users, users_of,
+            size, cut_s, cut_i = _settle_contenders(
+                i, served, size, cut_s, cut_i, n_contenders, contender_j, contender_top, facts,
+                f_new[i], measure, shrink, min_support, binary, pair, top_s, top_i, top_a,
+                xt_indptr, xt_indices, xt_data, share * work[i], users, users_of,
             )  # fmt: skip
             codes[i] = _finish_row(
                 i, served, size, cut_s, cut_i, old_cut_item, top_s, top_i, top_a, neighbors,
                 scores, cooc, cut_score, cut_item,
             )  # fmt: skip
             for q in range(n_touched):
-                delta[touched[q]] = 0.0
+                pair[touched[q], 0] = 0.0
             if users_of[0] == i:
                 _set_users(users, xt_indptr, xt_indices, i, False)
                 users_of[0] = -1
@@ -973,7 +1062,7 @@ def _update_items(  # type: ignore[no-untyped-def]
 
 
 @_jit()
-def _neighbor_grew(i, old_neighbors, d_old, d_new):  # type: ignore[no-untyped-def]
+def _neighbor_grew(i, old_neighbors, facts):  # type: ignore[no-untyped-def]
     """Whether a stored neighbour of ``i`` has a new self-product."""
     if i >= old_neighbors.shape[0]:
         return False
@@ -981,7 +1070,7 @@ def _neighbor_grew(i, old_neighbors, d_old, d_new):  # type: ignore[no-untyped-d
         j = old_neighbors[i, c]
         if j < 0:
             break
-        if d_new[j] != d_old[j]:
+        if facts[j, 1] != facts[j, 0]:
             return True
     return False
 
@@ -1009,9 +1098,9 @@ def _copy_row(  # type: ignore[no-untyped-def]
 @_jit()
 def _delta_cooc(  # type: ignore[no-untyped-def]
     i, stamp, t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
-    g_indptr, g_items, g_old, g_new, delta, mark, touched,
+    g_indptr, g_items, g_old, g_new, pair, touched,
 ):  # fmt: skip
-    """``delta[j]`` = change of item ``i``'s co-occurrence with ``j``; return #touched."""
+    """``pair[j, 0]`` = change of item ``i``'s co-occurrence with ``j``; return #touched."""
     n_touched = 0
     for p in range(t_indptr[i], t_indptr[i + 1]):
         r = t_rows[p]
@@ -1020,43 +1109,62 @@ def _delta_cooc(  # type: ignore[no-untyped-def]
         if o_i != n_i:
             for q in range(c_indptr[r], c_indptr[r + 1]):
                 j = c_items[q]
-                if mark[j] != stamp:
-                    mark[j] = stamp
+                if pair[j, 1] != stamp:
+                    pair[j, 1] = stamp
                     touched[n_touched] = j
                     n_touched += 1
-                delta[j] += n_i * c_new[q] - o_i * c_old[q]
+                pair[j, 0] += n_i * c_new[q] - o_i * c_old[q]
         else:
             for q in range(g_indptr[r], g_indptr[r + 1]):
                 j = g_items[q]
-                if mark[j] != stamp:
-                    mark[j] = stamp
+                if pair[j, 1] != stamp:
+                    pair[j, 1] = stamp
                     touched[n_touched] = j
                     n_touched += 1
-                delta[j] += o_i * (np.float64(g_new[q]) - g_old[q])
+                pair[j, 0] += o_i * (np.float64(g_new[q]) - g_old[q])
     return n_touched
 
 
 @_jit()
 def _rescore_stored(  # type: ignore[no-untyped-def]
-    i, stamp, old_neighbors, old_cooc, d_new, f_new, g_new, measure, shrink, min_support,
-    delta, stored, top_s, top_i, top_a,
+    i, stamp, old_neighbors, old_cooc, facts, f_i, measure, shrink, min_support, pair, top_s,
+    top_i, top_a,
 ):  # fmt: skip
     """Item ``i``'s stored candidates with their new co-occurrences, sorted into ``top_*``
-    (best first); mark them in ``stored``. Return how many are still candidates."""
-    size = 0
+    (best first); the touched ones are marked as stored in ``pair``. Return how many are
+    still candidates."""
     if i >= old_neighbors.shape[0]:
         return 0
-    limit = top_s.shape[0]
-    d_i = d_new[i]
-    f_i = f_new[i]
+    d_i = facts[i, 1]
+    size = 0
+    # Score first, sort after: the look-ups of one entry do not wait for the previous
+    # entry's insertion.
     for c in range(old_neighbors.shape[1]):
         j = old_neighbors[i, c]
         if j < 0:
             break
-        stored[j] = stamp
-        a32 = np.float32(old_cooc[i, c] + delta[j])  # delta is 0 for an untouched pair
-        s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
-        size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
+        a32 = np.float32(old_cooc[i, c] + pair[j, 0])  # 0 for an untouched pair
+        if pair[j, 1] == stamp:
+            pair[j, 1] = -stamp
+        s = _similarity(a32, d_i, facts[j, 1], f_i, facts[j, 3], measure, shrink, min_support)
+        if s != -np.inf:
+            top_s[size] = s
+            top_i[size] = j
+            top_a[size] = a32
+            size += 1
+    for t in range(1, size):
+        s = top_s[t]
+        j = top_i[t]
+        a32 = top_a[t]
+        pos = t
+        while pos > 0 and _better(s, j, top_s[pos - 1], top_i[pos - 1]):
+            top_s[pos] = top_s[pos - 1]
+            top_i[pos] = top_i[pos - 1]
+            top_a[pos] = top_a[pos - 1]
+            pos -= 1
+        top_s[pos] = s
+        top_i[pos] = j
+        top_a[pos] = a32
     return size
 
 
@@ -1074,115 +1182,88 @@ def _untouched_bound(i, old_cut_score, old_cut_item, f_old, f_new, measure):  # 
     return cut_s, old_cut_item[i]
 
 
-@_jit()
-def _old_bound(  # type: ignore[no-untyped-def]
-    i, j, old_cut_score, old_cut_item, d_old, f_old, g_old, measure, shrink, min_support,
-    binary,
-):  # fmt: skip
-    """The largest co-occurrence of ``(i, j)`` that ``i``'s old cut allows, given that ``j``
-    was not stored in ``i``'s list (0: exactly 0 before)."""
-    if d_old[i] <= 0.0 or d_old[j] <= 0.0:
-        return 0.0
-    cut = old_cut_score[i] if old_cut_item[i] >= 0 else -np.inf
-    if cut == -np.inf and min_support <= 0.0:
-        return 0.0  # nothing was left out: a pair not stored had no co-occurrence
-    return _max_old_cooc(
-        cut, d_old[i], d_old[j], f_old[i], g_old[j], measure, shrink, min_support, binary
-    )
+@_jit(inline=True)
+def _old_cut(i, old_cut_score, old_cut_item, d_old_i, min_support):  # type: ignore[no-untyped-def]
+    """Item ``i``'s old cut score, or ``nan`` when a pair it did not store had no
+    co-occurrence (-inf: nothing was cut off but ``min_support`` hid some)."""
+    if i >= old_cut_item.shape[0] or d_old_i <= 0.0:
+        return np.nan
+    if old_cut_item[i] >= 0:
+        return old_cut_score[i]
+    return -np.inf if min_support > 0.0 else np.nan
 
 
 @_jit()
-def _known_or_bounded(  # type: ignore[no-untyped-def]
-    i, stamp, size, old_cut_score, old_cut_item, d_old, d_new, f_old, g_old, f_new, g_new,
-    measure, shrink, min_support, binary, delta, stored, touched, n_touched, top_s, top_i,
-    top_a, bounded_j, bounded_top,
+def _screen_touched(  # type: ignore[no-untyped-def]
+    i, stamp, served, size, cut_s, cut_i, old_cut_score, old_cut_item, facts, f_old_i, f_i,
+    measure, shrink, min_support, binary, pair, touched, n_touched, top_s, top_i, top_a,
+    contender_j, contender_top,
 ):  # fmt: skip
-    """Sort the touched pairs that were not stored: known exactly when their old
-    co-occurrence was 0 (into ``top_*``), else bounded (into ``bounded_*``, with the bound
-    of the old co-occurrence). Return ``(size, n_bounded)``."""
-    limit = top_s.shape[0]
-    d_i = d_new[i]
-    f_i = f_new[i]
-    n_old = old_cut_item.shape[0]
-    n_bounded = 0
-    for q in range(n_touched):
-        j = touched[q]
-        if j == i or stored[j] == stamp:
-            continue
-        top = 0.0
-        if i < n_old:
-            top = _old_bound(
-                i, j, old_cut_score, old_cut_item, d_old, f_old, g_old, measure, shrink,
-                min_support, binary,
-            )  # fmt: skip
-        if top <= 0.0:
-            a32 = np.float32(delta[j])
-            s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
-            size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
-        else:
-            bounded_j[n_bounded] = j
-            bounded_top[n_bounded] = top
-            n_bounded += 1
-    return size, n_bounded
+    """Place the touched pairs that were not stored: into ``top_*`` when their old
+    co-occurrence was 0 (known exactly), into the cut when their bound cannot reach the
+    served list, else into ``contender_*`` (with the bound of the old co-occurrence).
 
-
-@_jit()
-def _settle_bounded(  # type: ignore[no-untyped-def]
-    i, served, size, cut_s, cut_i, n_bounded, bounded_j, bounded_top, old_neighbors,
-    old_cooc, old_cut_score, old_cut_item, d_old, d_new, f_old, g_old, f_new, g_new,
-    measure, shrink, min_support, binary, delta, top_s, top_i, top_a, xt_indptr, xt_indices,
-    xt_data, u_indptr, share, users, users_of,
-):  # fmt: skip
-    """Place the bounded pairs: exactly when one could reach the served list and its
-    co-occurrence is cheap to know, else into the cut ``(cut_s, cut_i)``.
-
-    Return ``(size, cut_s, cut_i)``.
+    Return ``(size, cut_s, cut_i, n_contenders)``.
     """
     limit = top_s.shape[0]
-    d_i = d_new[i]
-    f_i = f_new[i]
-    budget = -1.0
-    for b in range(n_bounded):
-        j = bounded_j[b]
-        top = bounded_top[b]
-        bound = _similarity(top + delta[j], d_i, d_new[j], f_i, g_new[j], measure, shrink,
-                            min_support)  # fmt: skip
-        if bound == -np.inf:
+    d_old_i = facts[i, 0]
+    d_i = facts[i, 1]
+    old_cut = _old_cut(i, old_cut_score, old_cut_item, d_old_i, min_support)
+    n_contenders = 0
+    for q in range(n_touched):
+        j = touched[q]
+        if j == i or pair[j, 1] != stamp:
             continue
-        if not _may_serve(bound, j, size, served, top_s, top_i):
-            cut_s, cut_i = _best(cut_s, cut_i, bound, j)
-            continue
-        # The pair as item j stored it, or j's cut.
-        c = _position(old_neighbors, j, i)
-        if c >= 0:
-            a32 = np.float32(old_cooc[j, c] + delta[j])
-            s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
-            size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
-            continue
-        top = min(top, _old_bound(
-            j, i, old_cut_score, old_cut_item, d_old, f_old, g_old, measure,
-            shrink, min_support, binary,
-        ))  # fmt: skip
-        a = top + delta[j]
-        bound = _similarity(a, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
+        d_old_j = facts[j, 0]
+        top = 0.0
+        if not np.isnan(old_cut) and d_old_j > 0.0:
+            top = _max_old_cooc(
+                old_cut, d_old_i, d_old_j, f_old_i, facts[j, 2], measure, shrink, min_support,
+                binary,
+            )  # fmt: skip
         if top <= 0.0:
-            a32 = np.float32(delta[j])
-            s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
+            a32 = np.float32(pair[j, 0])
+            s = _similarity(a32, d_i, facts[j, 1], f_i, facts[j, 3], measure, shrink, min_support)
             size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
             continue
+        bound = _similarity(
+            top + pair[j, 0], d_i, facts[j, 1], f_i, facts[j, 3], measure, shrink, min_support
+        )
         if bound == -np.inf:
             continue
-        if not _may_serve(bound, j, size, served, top_s, top_i):
+        if _may_serve(bound, j, size, served, top_s, top_i):
+            contender_j[n_contenders] = j
+            contender_top[n_contenders] = top
+            n_contenders += 1
+        else:
+            cut_s, cut_i = _best(cut_s, cut_i, bound, j)
+    return size, cut_s, cut_i, n_contenders
+
+
+@_jit()
+def _settle_contenders(  # type: ignore[no-untyped-def]
+    i, served, size, cut_s, cut_i, n_contenders, contender_j, contender_top, facts, f_i,
+    measure, shrink, min_support, binary, pair, top_s, top_i, top_a, xt_indptr, xt_indices,
+    xt_data, budget, users, users_of,
+):  # fmt: skip
+    """Place the pairs that may reach the served list: exactly, from the users, while
+    ``budget`` look-ups last, else into the cut. Return ``(size, cut_s, cut_i)``."""
+    limit = top_s.shape[0]
+    d_i = facts[i, 1]
+    for b in range(n_contenders):
+        j = contender_j[b]
+        d_j = facts[j, 1]
+        g_j = facts[j, 3]
+        a = contender_top[b] + pair[j, 0]
+        bound = _similarity(a, d_i, d_j, f_i, g_j, measure, shrink, min_support)
+        if not _may_serve(bound, j, size, served, top_s, top_i):  # the list rose since
             cut_s, cut_i = _best(cut_s, cut_i, bound, j)
             continue
-        # Exactly, from the users of both items.
-        if budget < 0.0:
-            budget = share * _recompute_work(i, xt_indptr, xt_indices, u_indptr)
         cost = _cooc_cost(i, j, xt_indptr)
         if cost <= budget:
             budget -= cost
             a32 = _cooc_exact(i, j, xt_indptr, xt_indices, xt_data, binary, users, users_of)
-            s = _similarity(a32, d_i, d_new[j], f_i, g_new[j], measure, shrink, min_support)
+            s = _similarity(a32, d_i, d_j, f_i, g_j, measure, shrink, min_support)
             size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
         else:
             cut_s, cut_i = _best(cut_s, cut_i, bound, j)
@@ -1201,30 +1282,6 @@ def _best(score_a, item_a, score_b, item_b):  # type: ignore[no-untyped-def]
     if item_a < 0 or (item_b >= 0 and _better(score_b, item_b, score_a, item_a)):
         return score_b, item_b
     return score_a, item_a
-
-
-@_jit()
-def _position(old_neighbors, j, i):  # type: ignore[no-untyped-def]
-    """Where item ``j`` stored ``i`` (-1: not stored)."""
-    if j >= old_neighbors.shape[0]:
-        return -1
-    for c in range(old_neighbors.shape[1]):
-        k = old_neighbors[j, c]
-        if k == i:
-            return c
-        if k < 0:
-            break
-    return -1
-
-
-@_jit()
-def _recompute_work(i, xt_indptr, xt_indices, u_indptr):  # type: ignore[no-untyped-def]
-    """Accumulations a recomputation of item ``i`` needs: its users' row lengths."""
-    work = 0
-    for p in range(xt_indptr[i], xt_indptr[i + 1]):
-        u = xt_indices[p]
-        work += u_indptr[u + 1] - u_indptr[u]
-    return np.float64(work)
 
 
 @_jit(inline=True)

@@ -200,21 +200,16 @@ class UserItemMatrix:
 
     def select_rows(self, rows: npt.NDArray[np.int64]) -> UserItemMatrix:
         """The given rows, in that order; rows outside the matrix (unknown users) are empty."""
-        valid = (rows >= 0) & (rows < self.n_users)
-        safe = np.where(valid, rows, 0)
-        lengths = np.where(valid, self.indptr[safe + 1] - self.indptr[safe], 0)
-        indptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        starts = np.repeat(self.indptr[safe] - indptr[:-1], lengths)
-        positions = np.arange(int(indptr[-1]), dtype=np.int64) + starts
+        indptr, positions = kernels._row_positions(
+            self.indptr, np.ascontiguousarray(rows, dtype=np.int64)
+        )
         return UserItemMatrix(
             indptr, self.indices[positions], self.data[positions], len(rows), self.n_items
         )
 
     def prune(self, keep: npt.NDArray[np.bool_]) -> UserItemMatrix:
         """Drop the stored values where ``keep`` is false."""
-        rows = np.repeat(np.arange(self.n_users, dtype=np.int64), np.diff(self.indptr))
-        counts = np.bincount(rows[keep], minlength=self.n_users)
-        indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        indptr = kernels._kept_per_row(self.indptr, keep)
         return UserItemMatrix(
             indptr, self.indices[keep], self.data[keep], self.n_users, self.n_items
         )

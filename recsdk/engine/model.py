@@ -209,7 +209,7 @@ class ItemSimilarity:
         if not self._binary_input():
             squares = x.data.astype(np.float64) ** 2
             diag = np.bincount(x.indices, weights=squares, minlength=x.n_items).astype(np.float64)
-        found, item_users, item_rows = self._run_topk(
+        found, item_users = self._run_topk(
             x, diag, popularity, np.arange(x.n_items, dtype=np.int32)
         )
         return _State(
@@ -225,7 +225,6 @@ class ItemSimilarity:
             cut_score=found[3],
             cut_item=found[4],
             item_users=item_users,
-            item_rows=item_rows,
             integral=True if self._binary_input() else None,
             positive=x.nnz == plain.nnz,
         )
@@ -236,17 +235,16 @@ class ItemSimilarity:
         diag: npt.NDArray[np.float64],
         popularity: npt.NDArray[np.float64],
         todo: npt.NDArray[np.int32],
-        xt: UserItemMatrix | None = None,
-    ) -> tuple[tuple[Any, ...], UserItemMatrix, IntArray | None]:
-        """Neighbour lists of the items ``todo`` (rows in that order), the transpose of
-        ``x`` used and the row of each item in it (``None``: the item's index).
+        item_users: _ItemUsers | None = None,
+    ) -> tuple[tuple[Any, ...], _ItemUsers]:
+        """Neighbour lists of the items ``todo`` (rows in that order), and ``x``'s item
+        side as the kernel read it.
 
         For large batches items are relabelled by decreasing popularity, so that the hot
         part of the kernel's accumulator stays in cache, and processed in that order. A
-        small batch (``partial_fit``) reuses ``xt``, the transpose of ``x``, when given.
+        small batch (``partial_fit``) reuses ``item_users`` (in item order) when given.
         """
-        item_rows: IntArray | None = None
-        if xt is not None and len(todo) * 8 < x.n_items:
+        if item_users is not None and item_users.rows is None and len(todo) * 8 < x.n_items:
             labels = np.arange(x.n_items, dtype=np.int32)
             internal = labels
             xr = x
@@ -255,17 +253,19 @@ class ItemSimilarity:
             internal = np.empty_like(labels)
             internal[labels] = np.arange(len(labels), dtype=np.int32)
             xr = x.relabeled(internal)  # rows sorted in the new labels: sequential access
-            xt = xr.transpose()
-            item_rows = internal
+            work = kernels._item_work(xr.indptr, xr.indices, xr.n_items)
+            item_users = _ItemUsers(xr.transpose(), internal, work[internal])
+        xt = item_users.matrix
         internal_todo = internal[todo]
         order = np.argsort(internal_todo, kind="stable").astype(np.int64)
         measure, alpha, shrink, support = self._kernel_args()
         found = kernels._topk_items(
             xr.indptr, xr.indices, xr.data, xt.indptr, xt.indices, xt.data, diag[labels],
-            labels, internal_todo[order], order, self.n_neighbors + self.margin, measure,
-            alpha, shrink, support, self._binary_input(), _n_chunks(len(todo)),
+            item_users.work[labels], labels, internal_todo[order], order,
+            self.n_neighbors + self.margin, measure, alpha, shrink, support,
+            self._binary_input(), _n_chunks(len(todo)),
         )  # fmt: skip
-        return found, xt, item_rows
+        return found, item_users
 
     def partial_fit(self, new_data: InteractionsLike | UserItemMatrix | Any) -> ItemSimilarity:
         """Add new interactions and update only the neighbour lists they can change.
@@ -296,19 +296,20 @@ class ItemSimilarity:
         n_items = max(state.plain.n_items, delta.n_items)
         old = _grown(state.plain, n_users, n_items)
         delta = _grown(delta, n_users, n_items)
-        old_decayed = state.decayed
+        decayed_old = state.decayed
+        decayed_new = delta_decayed
+        with_decay = decayed_old is not None and decayed_new is not None
         merged = kernels._merge_csr(
-            old.indptr, old.indices, old.data,
-            old_decayed if old_decayed is not None else old.data,
+            old.indptr, old.indices, old.data, decayed_old if with_decay else old.data,
             delta.indptr, delta.indices, delta.data,
-            delta_decayed if delta_decayed is not None else delta.data,
+            decayed_new if with_decay else delta.data, with_decay,
         )  # fmt: skip
         plain = UserItemMatrix(merged[0], merged[1], merged[2], n_users, n_items)
-        decayed = merged[3] if state.decayed is not None else None
+        decayed = merged[3] if with_decay else None
         trend = _grown_vector(state.trend, n_items) + _grown_vector(delta_trend, n_items)
         updated = None
         if self._incremental():
-            updated = self._update(state, plain, merged[4], delta, n_items)
+            updated = self._update(state, old, plain, delta, n_items)
         if updated is None:
             updated = self._compute(plain, decayed, state.reference_time, trend)
         updated.decayed = decayed
@@ -354,17 +355,19 @@ class ItemSimilarity:
     def _update(
         self,
         state: _State,
+        old: UserItemMatrix,
         plain: UserItemMatrix,
-        before: npt.NDArray[np.float32],
         delta: UserItemMatrix,
         n_items: int,
     ) -> _State | None:
-        """The incremental path of :meth:`partial_fit`; ``None`` asks for a full refit."""
-        changed_users = np.flatnonzero(np.diff(delta.indptr) > 0)
-        new_plain = plain.select_rows(changed_users)
-        rows = new_plain.with_data(self._transform(new_plain.data))
-        old_values = plain.with_data(before).select_rows(changed_users).data
-        old_rows = rows.with_data(self._transform(old_values))
+        """The incremental path of :meth:`partial_fit` from the ``old`` summed weights
+        (grown) to the new ones, ``plain``; ``None`` asks for a full refit."""
+        users = np.flatnonzero(np.diff(delta.indptr) > 0).astype(np.int32)
+        indptr, indices, new_weights, old_weights = kernels._changed_rows(
+            old.indptr, old.indices, old.data, plain.indptr, plain.indices, plain.data, users
+        )
+        rows = UserItemMatrix(indptr, indices, self._transform(new_weights), len(users), n_items)
+        old_rows = rows.with_data(self._transform(old_weights))
         moved = rows.data != old_rows.data
         d_old = _grown_vector(state.diag, n_items)
         d_new: npt.NDArray[np.float64] = d_old + np.bincount(
@@ -383,8 +386,8 @@ class ItemSimilarity:
             minlength=n_items,
         )
         t_new = rows.transpose()
-        t_old = rows.with_data(old_rows.data).transpose()
-        item_users = self._merged_item_users(state, t_new, changed_users, plain.n_users)
+        t_old = old_rows.transpose()
+        item_users = self._merged_item_users(state, t_new, rows, old_rows, users, plain.n_users)
         moved_rows = rows.prune(moved)
         moved_old = old_rows.prune(moved)
         measure, alpha, shrink, support = self._kernel_args()
@@ -393,9 +396,9 @@ class ItemSimilarity:
             d_old, d_new, t_new.indptr, t_new.indices, t_old.data, t_new.data,
             rows.indptr, rows.indices, old_rows.data, rows.data,
             moved_rows.indptr, moved_rows.indices, moved_old.data, moved_rows.data,
-            item_users.indptr, item_users.indices, item_users.data, plain.indptr,
-            self.n_neighbors, measure, alpha, shrink, support, self._binary_input(),
-            _RESOLVE_SHARE, _n_chunks(n_items),
+            item_users.matrix.indptr, item_users.matrix.indices, item_users.matrix.data,
+            item_users.work, plain.n_users, self.n_neighbors, measure, alpha, shrink, support,
+            self._binary_input(), _RESOLVE_SHARE, _n_chunks(n_items),
         )  # fmt: skip
         new_state = _State(
             plain=plain,
@@ -411,7 +414,7 @@ class ItemSimilarity:
             trend=state.trend,  # partial_fit sets the new one
             item_users=item_users,
             integral=True,
-            positive=bool(self._positive(state) and np.all(new_plain.data > 0)),
+            positive=bool(self._positive(state) and np.all(new_weights > 0)),
         )
         self._recompute(new_state, found[5])
         return new_state
@@ -443,25 +446,30 @@ class ItemSimilarity:
     def _merged_item_users(
         self,
         state: _State,
-        t_new: UserItemMatrix,
-        changed_users: npt.NDArray[np.int64],
+        t: UserItemMatrix,
+        rows: UserItemMatrix,
+        old_rows: UserItemMatrix,
+        users: IntArray,
         n_users: int,
-    ) -> UserItemMatrix:
-        """The new item x user similarity input: the fitted one with the changed users'
-        entries replaced (``t_new``: their new values, one row per item)."""
+    ) -> _ItemUsers:
+        """The new item side of the similarity input: the fitted one with the changed
+        ``users``' entries replaced (``rows``: their new values, ``t`` its transpose,
+        ``old_rows``: the values before)."""
         old = state.item_users
-        rows = state.item_rows
         if old is None:  # a loaded model: rebuild it once
-            old = self._similarity_input(state.plain).transpose()
-            rows = None
-        starts, ends = old.indptr[:-1], old.indptr[1:]
-        if rows is not None:
-            starts, ends = starts[rows], ends[rows]
+            x = self._similarity_input(state.plain)
+            work = kernels._item_work(x.indptr, x.indices, x.n_items)
+            old = _ItemUsers(x.transpose(), None, work)
+        starts, ends = old.matrix.indptr[:-1], old.matrix.indptr[1:]
+        if old.rows is not None:
+            starts, ends = starts[old.rows], ends[old.rows]
         indptr, indices, data = kernels._merge_item_users(
-            starts, ends, old.indices, old.data, t_new.indptr, t_new.indices, t_new.data,
-            changed_users.astype(np.int32),
-        )  # fmt: skip
-        return UserItemMatrix(indptr, indices, data, t_new.n_users, n_users)
+            starts, ends, old.matrix.indices, old.matrix.data, t.indptr, t.indices, t.data, users
+        )
+        work = _grown_vector(old.work, rows.n_items) + kernels._work_change(
+            rows.indptr, rows.indices, old_rows.data, rows.data, rows.n_items
+        )
+        return _ItemUsers(UserItemMatrix(indptr, indices, data, rows.n_items, n_users), None, work)
 
     def _recompute(self, state: _State, codes: npt.NDArray[np.int8]) -> None:
         """Recompute in place the lists ``_update_items`` could not prove (``codes > 0``)."""
@@ -483,7 +491,7 @@ class ItemSimilarity:
         elif not self._binary_input():
             x = x.with_data(self._transform(x.data))
         # (With 0/1 input the kernels read only the positions of x.)
-        found, _, _ = self._run_topk(x, state.diag, state.popularity, redo, state.item_users)
+        found, _ = self._run_topk(x, state.diag, state.popularity, redo, state.item_users)
         targets: tuple[npt.NDArray[Any], ...] = (
             state.neighbors,
             state.scores,
@@ -835,6 +843,17 @@ class Scored:
     neighbour sums were divided by it before the trend was added."""
 
 
+@attrs.frozen
+class _ItemUsers:
+    """The similarity input transposed (item x user) and each item's recomputation work."""
+
+    matrix: UserItemMatrix
+    rows: IntArray | None
+    """The row of each item in ``matrix`` (``None``: the item's index)."""
+    work: npt.NDArray[np.int64]
+    """Per item, the summed lengths of its users' rows (:func:`kernels._item_work`)."""
+
+
 @attrs.define(eq=False)
 class _State:
     """The fitted arrays of an :class:`ItemSimilarity`."""
@@ -851,10 +870,8 @@ class _State:
     cut_item: IntArray
     trend: npt.NDArray[np.float64]
     stats: dict[str, int] = attrs.field(factory=dict)
-    item_users: UserItemMatrix | None = None
-    """The similarity input transposed (item x user), kept for partial_fit; not saved."""
-    item_rows: IntArray | None = None
-    """The row of each item in ``item_users`` (``None``: the item's index)."""
+    item_users: _ItemUsers | None = None
+    """The similarity input's item side, kept for partial_fit; not saved."""
     integral: bool | None = None
     """Whether every similarity input value is an integer (``None``: not known yet)."""
     positive: bool | None = None

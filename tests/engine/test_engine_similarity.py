@@ -143,6 +143,7 @@ def test_deterministic_whatever_the_chunking() -> None:
             mt.indices,
             mt.data,
             diag,
+            kernels._item_work(m.indptr, m.indices, 40),
             labels,
             labels,
             np.arange(40, dtype=np.int64),
