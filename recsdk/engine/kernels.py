@@ -38,8 +38,11 @@ def _jit(*, parallel: bool = False, inline: bool = False) -> Any:
 def _prefetch_codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
     array_type = signature.args[0]
     array = context.make_array(array_type)(context, builder, args[0])
+    index = context.cast(builder, args[1], signature.args[1], types.intp)
+    zero = context.get_constant(types.intp, 0)
+    indices = [index] + [zero] * (array_type.ndim - 1)  # a 2-d array: the row's start
     pointer = cgutils.get_item_pointer(  # type: ignore[no-untyped-call]
-        context, builder, array_type, array, [args[1]], wraparound=False
+        context, builder, array_type, array, indices, wraparound=False
     )
     i8_pointer = builder.bitcast(pointer, ir.IntType(8).as_pointer())
     i32 = ir.IntType(32)
@@ -61,7 +64,8 @@ else:
 
     @intrinsic
     def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
-        """Ask the CPU to start loading ``array[index]`` into cache (no bounds check).
+        """Ask the CPU to start loading ``array[index]`` (a 2-d array: the start of row
+        ``index``) into cache (no bounds check).
 
         The kernels walk rows of a sparse matrix in an order the hardware prefetcher cannot
         guess; asking for the rows a few steps ahead hides most of the memory latency.
@@ -1018,7 +1022,8 @@ def _update_items(  # type: ignore[no-untyped-def]
         contender_top = np.empty(n_items, dtype=np.float64)
         users = np.zeros((n_users + 63) // 64, dtype=np.uint64)
         users_of = np.full(1, -1, dtype=np.int64)
-        for i in range(chunk, n_items, n_chunks):
+        # Contiguous blocks: neighbouring rows and outputs stay with one thread.
+        for i in range((n_items * chunk) // n_chunks, (n_items * (chunk + 1)) // n_chunks):
             changed = t_indptr[i + 1] > t_indptr[i]
             if not changed and not _neighbor_grew(i, old_neighbors, facts):
                 _copy_row(
@@ -1102,7 +1107,10 @@ def _delta_cooc(  # type: ignore[no-untyped-def]
 ):  # fmt: skip
     """``pair[j, 0]`` = change of item ``i``'s co-occurrence with ``j``; return #touched."""
     n_touched = 0
-    for p in range(t_indptr[i], t_indptr[i + 1]):
+    last = t_indptr[i + 1]
+    for p in range(t_indptr[i], last):
+        if p + 4 < last:  # the rows come in no order the hardware can guess
+            _prefetch(c_items, c_indptr[t_rows[p + 4]])
         r = t_rows[p]
         o_i = np.float64(t_old[p])
         n_i = np.float64(t_new[p])
@@ -1139,10 +1147,14 @@ def _rescore_stored(  # type: ignore[no-untyped-def]
     size = 0
     # Score first, sort after: the look-ups of one entry do not wait for the previous
     # entry's insertion.
-    for c in range(old_neighbors.shape[1]):
+    width = old_neighbors.shape[1]
+    for c in range(width):
         j = old_neighbors[i, c]
         if j < 0:
             break
+        if c + 8 < width and old_neighbors[i, c + 8] >= 0:
+            _prefetch(facts, old_neighbors[i, c + 8])
+            _prefetch(pair, old_neighbors[i, c + 8])
         a32 = np.float32(old_cooc[i, c] + pair[j, 0])  # 0 for an untouched pair
         if pair[j, 1] == stamp:
             pair[j, 1] = -stamp
@@ -1211,6 +1223,8 @@ def _screen_touched(  # type: ignore[no-untyped-def]
     old_cut = _old_cut(i, old_cut_score, old_cut_item, d_old_i, min_support)
     n_contenders = 0
     for q in range(n_touched):
+        if q + 8 < n_touched:
+            _prefetch(facts, touched[q + 8])
         j = touched[q]
         if j == i or pair[j, 1] != stamp:
             continue
@@ -1251,6 +1265,14 @@ def _settle_contenders(  # type: ignore[no-untyped-def]
     limit = top_s.shape[0]
     d_i = facts[i, 1]
     for b in range(n_contenders):
+        # The user lists of the next pairs lie anywhere: start loading them now.
+        if b + 4 < n_contenders:
+            _prefetch(xt_indptr, contender_j[b + 4])
+        if b + 2 < n_contenders:
+            start = xt_indptr[contender_j[b + 2]]
+            _prefetch(xt_indices, start)
+            _prefetch(xt_indices, start + 16)
+            _prefetch(xt_indices, start + 32)
         j = contender_j[b]
         d_j = facts[j, 1]
         g_j = facts[j, 3]
@@ -1294,12 +1316,16 @@ def _search_steps(n):  # type: ignore[no-untyped-def]
     return steps
 
 
+# A binary-search step costs about this many bit-set tests (it misses the cache more).
+_SEARCH_COST = 4
+
+
 @_jit()
 def _cooc_cost(i, j, xt_indptr):  # type: ignore[no-untyped-def]
     """Look-ups :func:`_cooc_exact` makes for the pair ``(i, j)``."""
     n_i = xt_indptr[i + 1] - xt_indptr[i]
     n_j = xt_indptr[j + 1] - xt_indptr[j]
-    return np.float64(min(n_j, n_i * _search_steps(n_j)))
+    return np.float64(min(n_j, _SEARCH_COST * n_i * _search_steps(n_j)))
 
 
 @_jit()
@@ -1313,7 +1339,7 @@ def _cooc_exact(i, j, xt_indptr, xt_indices, xt_data, binary, users, users_of): 
     lo_i, end_i = xt_indptr[i], xt_indptr[i + 1]
     lo_j, end_j = xt_indptr[j], xt_indptr[j + 1]
     total = 0.0
-    if (end_i - lo_i) * _search_steps(end_j - lo_j) < end_j - lo_j:
+    if _SEARCH_COST * (end_i - lo_i) * _search_steps(end_j - lo_j) < end_j - lo_j:
         for p in range(lo_i, end_i):
             u = xt_indices[p]
             lo_j = _lower_bound(xt_indices, lo_j, end_j, u)
@@ -1326,12 +1352,12 @@ def _cooc_exact(i, j, xt_indptr, xt_indices, xt_data, binary, users, users_of): 
         users_of[0] = i
     for p in range(lo_j, end_j):
         u = xt_indices[p]
-        if (users[u >> 6] >> np.uint64(u & 63)) & np.uint64(1):
-            if binary:
-                total += 1.0
-            else:
-                lo_i = _lower_bound(xt_indices, lo_i, end_i, u)  # users of j come sorted
-                total += np.float64(xt_data[lo_i]) * xt_data[p]
+        hit = (users[u >> 6] >> np.uint64(u & 63)) & np.uint64(1)
+        if binary:
+            total += hit  # no branch: hits are rare and unpredictable
+        elif hit:
+            lo_i = _lower_bound(xt_indices, lo_i, end_i, u)  # users of j come sorted
+            total += np.float64(xt_data[lo_i]) * xt_data[p]
     return np.float32(total)
 
 

@@ -52,7 +52,7 @@ _KERNEL_MEASURE = {
 _FORMAT = "recsdk.ItemSimilarity/1"
 # partial_fit settles doubtful pairs exactly while the look-ups cost less than this share
 # of the accumulations that recomputing the item takes.
-_RESOLVE_SHARE = 1.0
+_RESOLVE_SHARE = 4.0
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
