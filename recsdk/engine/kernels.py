@@ -780,7 +780,7 @@ def _merge_csr(  # type: ignore[no-untyped-def]
     return indptr, indices, data, extra
 
 
-@_jit(parallel=True)
+@_jit()
 def _changed_rows(  # type: ignore[no-untyped-def]
     old_indptr, old_indices, old_data, new_indptr, new_indices, new_data, users
 ):
@@ -798,7 +798,7 @@ def _changed_rows(  # type: ignore[no-untyped-def]
     indices = np.empty(indptr[n], dtype=np.int32)
     new_values = np.empty(indptr[n], dtype=np.float32)
     old_values = np.empty(indptr[n], dtype=np.float32)
-    for r in prange(n):
+    for r in range(n):  # small: a parallel start would cost more on a busy machine
         u = users[r]
         p, p_end = (old_indptr[u], old_indptr[u + 1]) if u < n_old else (0, 0)
         o = indptr[r]
@@ -812,6 +812,48 @@ def _changed_rows(  # type: ignore[no-untyped-def]
                 p += 1
             o += 1
     return indptr, indices, new_values, old_values
+
+
+@_jit()
+def _split_changes(indptr, indices, old, new, n_items):  # type: ignore[no-untyped-def]
+    """What :func:`_update_items` reads of the changed rows (``old`` and ``new`` values at
+    the same positions): their transpose ``(t_indptr, t_rows, t_old, t_new)`` and the
+    entries whose value changed, ``(g_indptr, g_items, g_old, g_new)``."""
+    n_rows = indptr.shape[0] - 1
+    nnz = indices.shape[0]
+    t_indptr = np.zeros(n_items + 1, dtype=np.int64)
+    g_indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    for r in range(n_rows):
+        n_moved = 0
+        for q in range(indptr[r], indptr[r + 1]):
+            t_indptr[indices[q] + 1] += 1
+            n_moved += old[q] != new[q]
+        g_indptr[r + 1] = g_indptr[r] + n_moved
+    for j in range(n_items):
+        t_indptr[j + 1] += t_indptr[j]
+    fill = t_indptr[:-1].copy()
+    t_rows = np.empty(nnz, dtype=np.int32)
+    t_old = np.empty(nnz, dtype=np.float32)
+    t_new = np.empty(nnz, dtype=np.float32)
+    n_moved = g_indptr[n_rows]
+    g_items = np.empty(n_moved, dtype=np.int32)
+    g_old = np.empty(n_moved, dtype=np.float32)
+    g_new = np.empty(n_moved, dtype=np.float32)
+    o = 0
+    for r in range(n_rows):
+        for q in range(indptr[r], indptr[r + 1]):
+            j = indices[q]
+            p = fill[j]
+            t_rows[p] = r
+            t_old[p] = old[q]
+            t_new[p] = new[q]
+            fill[j] = p + 1
+            if old[q] != new[q]:
+                g_items[o] = j
+                g_old[o] = old[q]
+                g_new[o] = new[q]
+                o += 1
+    return t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new
 
 
 @_jit()
@@ -864,66 +906,48 @@ def _row_positions(indptr, rows):  # type: ignore[no-untyped-def]
 
 @_jit(parallel=True)
 def _merge_item_users(  # type: ignore[no-untyped-def]
-    starts, ends, indices, data, t_indptr, t_rows, t_values, row_users
+    starts, ends, indices, data, t_indptr, t_rows, t_old, t_new, row_users
 ):
     """The item x user matrix after some users' rows were replaced.
 
-    Item ``i``'s users are ``indices[starts[i]:ends[i]]`` (sorted; none for ``i`` beyond
-    ``starts``). ``t_*`` lists for each item the changed rows that hold it (``row_users``
-    maps a changed row to its user, increasing) with the item's new value there: every
-    changed user that held the item is among them. A changed user keeps the item only with
-    a positive value. Returns the CSR ``(indptr, indices, data)`` in item order.
+    Item ``i``'s users are ``indices[starts[i]:ends[i]]`` (sorted, positive values; none
+    for ``i`` beyond ``starts``). ``t_*`` lists for each item the changed rows that hold it
+    (``row_users`` maps a changed row to its user, increasing) with the item's old and new
+    value there: a changed user held the item iff its old value is positive, and keeps it
+    iff the new one is. Returns the CSR ``(indptr, indices, data)`` in item order.
     """
     n_items = t_indptr.shape[0] - 1
     n_old = starts.shape[0]
-    counts = np.zeros(n_items + 1, dtype=np.int64)
-    for i in prange(n_items):
-        p, p_end = (starts[i], ends[i]) if i < n_old else (0, 0)
-        counts[i + 1] = _merge_users_row(
-            p, p_end, indices, data, t_indptr[i], t_indptr[i + 1], t_rows, t_values,
-            row_users, indices, data, 0, False,
-        )  # fmt: skip
-    indptr = np.cumsum(counts)
+    indptr = np.zeros(n_items + 1, dtype=np.int64)
+    for i in range(n_items):
+        n = ends[i] - starts[i] if i < n_old else 0
+        for q in range(t_indptr[i], t_indptr[i + 1]):
+            n += int(t_new[q] > 0.0) - int(t_old[q] > 0.0)
+        indptr[i + 1] = indptr[i] + n
     out_indices = np.empty(indptr[n_items], dtype=np.int32)
     out_data = np.empty(indptr[n_items], dtype=np.float32)
     for i in prange(n_items):
         p, p_end = (starts[i], ends[i]) if i < n_old else (0, 0)
-        _merge_users_row(
-            p, p_end, indices, data, t_indptr[i], t_indptr[i + 1], t_rows, t_values,
-            row_users, out_indices, out_data, indptr[i], True,
-        )  # fmt: skip
+        o = indptr[i]
+        for q in range(t_indptr[i], t_indptr[i + 1]):
+            user = row_users[t_rows[q]]
+            while p < p_end and indices[p] < user:
+                out_indices[o] = indices[p]
+                out_data[o] = data[p]
+                o += 1
+                p += 1
+            if p < p_end and indices[p] == user:
+                p += 1  # replaced by the new value
+            if t_new[q] > 0.0:
+                out_indices[o] = user
+                out_data[o] = t_new[q]
+                o += 1
+        while p < p_end:
+            out_indices[o] = indices[p]
+            out_data[o] = data[p]
+            o += 1
+            p += 1
     return indptr, out_indices, out_data
-
-
-@_jit()
-def _merge_users_row(  # type: ignore[no-untyped-def]
-    p, p_end, indices, data, q, q_end, t_rows, t_values, row_users, out_indices, out_data, o,
-    write,
-):  # fmt: skip
-    """Merge one item's old users with its changed ones; return the count (written from
-    ``o`` when ``write``). Runs of unchanged users are copied as they are."""
-    n = 0
-    while q < q_end:
-        user = row_users[t_rows[q]]
-        stop = _lower_bound(indices, p, p_end, user)
-        if write:
-            out_indices[o + n : o + n + stop - p] = indices[p:stop]
-            out_data[o + n : o + n + stop - p] = data[p:stop]
-        n += stop - p
-        p = stop
-        if p < p_end and indices[p] == user:
-            p += 1  # replaced by the new value
-        value = t_values[q]
-        q += 1
-        if value > 0.0:
-            if write:
-                out_indices[o + n] = user
-                out_data[o + n] = value
-            n += 1
-    if write:
-        out_indices[o + n : o + n + p_end - p] = indices[p:p_end]
-        out_data[o + n : o + n + p_end - p] = data[p:p_end]
-    return n + p_end - p
 
 
 @_jit(inline=True)
@@ -1006,10 +1030,11 @@ def _update_items(  # type: ignore[no-untyped-def]
     f_new, col_new = _factors(d_new, measure, alpha)
     # What a pair needs of its other item, side by side: one cache line per look-up.
     facts = np.empty((n_items, 4), dtype=np.float64)
-    facts[:, 0] = d_old
-    facts[:, 1] = d_new
-    facts[:, 2] = col_old
-    facts[:, 3] = col_new
+    for j in range(n_items):
+        facts[j, 0] = d_old[j]
+        facts[j, 1] = d_new[j]
+        facts[j, 2] = col_old[j]
+        facts[j, 3] = col_new[j]
     for chunk in prange(n_chunks):
         # Per other item: the change of its co-occurrence, and the stamp (i + 1) of the
         # item that touched it (negated once found among the item's stored entries).

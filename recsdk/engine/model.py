@@ -385,20 +385,17 @@ class ItemSimilarity:
             weights=(rows.data[moved] > 0).astype(np.float64) - (old_rows.data[moved] > 0),
             minlength=n_items,
         )
-        t_new = rows.transpose()
-        t_old = old_rows.transpose()
-        item_users = self._merged_item_users(state, t_new, rows, old_rows, users, plain.n_users)
-        moved_rows = rows.prune(moved)
-        moved_old = old_rows.prune(moved)
+        changes = kernels._split_changes(
+            rows.indptr, rows.indices, old_rows.data, rows.data, n_items
+        )
+        item_users = self._merged_item_users(state, changes, rows, old_rows, users, plain.n_users)
         measure, alpha, shrink, support = self._kernel_args()
         found = kernels._update_items(
             state.neighbors, state.scores, state.cooc, state.cut_score, state.cut_item,
-            d_old, d_new, t_new.indptr, t_new.indices, t_old.data, t_new.data,
-            rows.indptr, rows.indices, old_rows.data, rows.data,
-            moved_rows.indptr, moved_rows.indices, moved_old.data, moved_rows.data,
-            item_users.matrix.indptr, item_users.matrix.indices, item_users.matrix.data,
-            item_users.work, plain.n_users, self.n_neighbors, measure, alpha, shrink, support,
-            self._binary_input(), _RESOLVE_SHARE, _n_chunks(n_items),
+            d_old, d_new, *changes[:4], rows.indptr, rows.indices, old_rows.data, rows.data,
+            *changes[4:], item_users.matrix.indptr, item_users.matrix.indices,
+            item_users.matrix.data, item_users.work, plain.n_users, self.n_neighbors, measure,
+            alpha, shrink, support, self._binary_input(), _RESOLVE_SHARE, _n_chunks(n_items),
         )  # fmt: skip
         new_state = _State(
             plain=plain,
@@ -446,15 +443,15 @@ class ItemSimilarity:
     def _merged_item_users(
         self,
         state: _State,
-        t: UserItemMatrix,
+        changes: tuple[npt.NDArray[Any], ...],
         rows: UserItemMatrix,
         old_rows: UserItemMatrix,
         users: IntArray,
         n_users: int,
     ) -> _ItemUsers:
         """The new item side of the similarity input: the fitted one with the changed
-        ``users``' entries replaced (``rows``: their new values, ``t`` its transpose,
-        ``old_rows``: the values before)."""
+        ``users``' entries replaced (``rows``: their new values, ``old_rows``: the values
+        before, ``changes``: :func:`kernels._split_changes` of them)."""
         old = state.item_users
         if old is None:  # a loaded model: rebuild it once
             x = self._similarity_input(state.plain)
@@ -464,7 +461,7 @@ class ItemSimilarity:
         if old.rows is not None:
             starts, ends = starts[old.rows], ends[old.rows]
         indptr, indices, data = kernels._merge_item_users(
-            starts, ends, old.matrix.indices, old.matrix.data, t.indptr, t.indices, t.data, users
+            starts, ends, old.matrix.indices, old.matrix.data, *changes[:4], users
         )
         work = _grown_vector(old.work, rows.n_items) + kernels._work_change(
             rows.indptr, rows.indices, old_rows.data, rows.data, rows.n_items

@@ -1,0 +1,297 @@
+"""ItemSimilarity.partial_fit against full refits, and the kernels of its incremental path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from engine_reference import dense, random_matrix, similarity_matrix
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recsdk.engine import ItemSimilarity, UserItemMatrix, kernels
+from recsdk.engine import model as model_module
+
+EXACT_MEASURES = ["cosine", "jaccard", "lift", "conditional", "cooccurrence"]
+
+
+def _coo(m: UserItemMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.repeat(np.arange(m.n_users), np.diff(m.indptr)), m.indices, m.data
+
+
+def _parts(
+    rng: np.random.Generator, m: UserItemMatrix, n_parts: int, *, grow: bool = False
+) -> list[UserItemMatrix]:
+    """``m``'s entries in ``n_parts`` random batches; with ``grow`` the first batches know
+    only some users and items (later ones go beyond the fitted size)."""
+    users, items, values = _coo(m)
+    which = rng.integers(0, n_parts, size=len(users))
+    if grow:  # the highest users and items appear only in the last batch
+        late = (users >= m.n_users * 3 // 4) | (items >= m.n_items * 3 // 4)
+        which[late] = n_parts - 1
+    out = []
+    for part in range(n_parts):
+        keep = which == part
+        shape = {} if grow and part < n_parts - 1 else {"n_users": m.n_users, "n_items": m.n_items}
+        out.append(UserItemMatrix.from_coo(users[keep], items[keep], values[keep], **shape))
+    return out
+
+
+def _incremental(parts: list[UserItemMatrix], **kwargs: object) -> ItemSimilarity:
+    model = ItemSimilarity(**kwargs).fit(parts[0])  # type: ignore[arg-type]
+    for part in parts[1:]:
+        model.partial_fit(part)
+    return model
+
+
+def _assert_same_served(inc: ItemSimilarity, full: ItemSimilarity) -> None:
+    a, b = inc._state, full._state
+    assert a is not None
+    assert b is not None
+    k = inc.n_neighbors
+    np.testing.assert_array_equal(a.neighbors[:, :k], b.neighbors[:, :k])
+    np.testing.assert_array_equal(a.scores[:, :k], b.scores[:, :k])
+
+
+def _assert_cuts_bound_the_rest(model: ItemSimilarity, x: np.ndarray) -> None:
+    """Every stored entry has its exact co-occurrence; every candidate left out of an
+    item's list ranks at or below the item's cut (what the next update relies on)."""
+    state = model._state
+    assert state is not None
+    s = similarity_matrix(x, model.measure, 1.0 if model.measure == "lift" else model.alpha,
+                          model.shrinkage, model.min_support)  # fmt: skip
+    cooc = (x.T @ x).astype(np.float32)
+    for i in range(s.shape[0]):
+        row = state.neighbors[i]
+        stored = row[row >= 0]
+        np.testing.assert_array_equal(state.cooc[i, : len(stored)], cooc[i, stored])
+        left = np.setdiff1d(np.flatnonzero(np.isfinite(s[i])), stored)
+        if len(left) == 0:
+            continue
+        assert state.cut_item[i] >= 0, i
+        cut = (state.cut_score[i], state.cut_item[i])
+        for j in left:
+            assert (s[i, j], -j) <= (cut[0], -cut[1]), (i, j)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_parts=st.integers(2, 4),
+    measure=st.sampled_from(EXACT_MEASURES),
+    k=st.integers(1, 6),
+    margin=st.integers(0, 4),
+    binary=st.booleans(),
+    shrinkage=st.sampled_from([0.0, 2.0]),
+    min_support=st.sampled_from([0.0, 2.0]),
+    grow=st.booleans(),
+)
+def test_updates_equal_a_full_fit(
+    seed: int,
+    n_parts: int,
+    measure: str,
+    k: int,
+    margin: int,
+    binary: bool,
+    shrinkage: float,
+    min_support: float,
+    grow: bool,
+) -> None:
+    """Several updates in a row, new users and items, every measure and option."""
+    rng = np.random.default_rng(seed)
+    m = random_matrix(rng, 50, 30, 0.2, max_value=1 if binary else 3)
+    kwargs = {
+        "measure": measure, "n_neighbors": k, "margin": margin, "binary": binary,
+        "shrinkage": shrinkage, "min_support": min_support, "alpha": 0.5,
+    }  # fmt: skip
+    inc = _incremental(_parts(rng, m, n_parts, grow=grow), **kwargs)
+    full = ItemSimilarity(**kwargs).fit(m)  # type: ignore[arg-type]
+    _assert_same_served(inc, full)
+    x = dense(m)
+    _assert_cuts_bound_the_rest(inc, (x > 0).astype(np.float64) if binary else x)
+
+
+@pytest.mark.parametrize("share", [0.0, 4.0, 1e9])  # recompute / settle / settle all
+@pytest.mark.parametrize("measure", EXACT_MEASURES)
+def test_many_small_updates_keep_exact_cuts(
+    measure: str, share: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cuts raised by unsettled pairs stay valid bounds through a long run of updates."""
+    monkeypatch.setattr(model_module, "_RESOLVE_SHARE", share)
+    rng = np.random.default_rng(11)
+    m = random_matrix(rng, 120, 40, 0.15)
+    inc = _incremental(_parts(rng, m, 12), measure=measure, n_neighbors=3, margin=2)
+    full = ItemSimilarity(measure=measure, n_neighbors=3, margin=2).fit(m)  # type: ignore[arg-type]
+    _assert_same_served(inc, full)
+    _assert_cuts_bound_the_rest(inc, (dense(m) > 0).astype(np.float64))
+    assert inc._state is not None
+    assert inc._state.stats["updated"] > 0
+
+
+def test_real_valued_weights() -> None:
+    """Float sums depend on their order: such inputs fall back to a full refit."""
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        users, items = np.nonzero(rng.random((60, 25)) < 0.3)
+        values = rng.choice(np.array([0.3, 0.7, 1.1, 2.9], dtype=np.float32), len(users))
+        m = UserItemMatrix.from_coo(users, items, values, n_users=60, n_items=25)
+        kwargs = {"measure": "cosine", "n_neighbors": 4, "margin": 2, "binary": False}
+        inc = _incremental(_parts(rng, m, 2), **kwargs)
+        _assert_same_served(inc, ItemSimilarity(**kwargs).fit(m))  # type: ignore[arg-type]
+
+
+def test_fewer_candidates_than_k_and_ties() -> None:
+    # Items 0-3 are held by the same users (all tie); item 4 has one partner only.
+    users = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 4], dtype=np.int32)
+    items = np.array([0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 5], dtype=np.int32)
+    m = UserItemMatrix.from_coo(users, items, n_users=6, n_items=9)
+    extra = UserItemMatrix.from_coo(
+        np.array([5, 5, 5, 2]), np.array([0, 3, 8, 6]), n_users=6, n_items=9
+    )
+    both = UserItemMatrix.from_coo(
+        np.concatenate([users, [5, 5, 5, 2]]), np.concatenate([items, [0, 3, 8, 6]]),
+        n_users=6, n_items=9,
+    )  # fmt: skip
+    for measure in EXACT_MEASURES:
+        kwargs = {"measure": measure, "n_neighbors": 6, "margin": 1}
+        inc = ItemSimilarity(**kwargs).fit(m).partial_fit(extra)  # type: ignore[arg-type]
+        _assert_same_served(inc, ItemSimilarity(**kwargs).fit(both))  # type: ignore[arg-type]
+
+
+def test_partial_fit_after_load(tmp_path: Path) -> None:
+    """A loaded model (memory-mapped, read only) rebuilds what partial_fit keeps."""
+    rng = np.random.default_rng(5)
+    m = random_matrix(rng, 80, 30, 0.15)
+    first, second = _parts(rng, m, 2)
+    path = tmp_path / "model.npz"
+    ItemSimilarity(measure="cosine", n_neighbors=4, margin=3).fit(first).save(path)
+    for mmap in (False, True):
+        inc = ItemSimilarity.load(path, mmap=mmap).partial_fit(second)
+        _assert_same_served(inc, ItemSimilarity(measure="cosine", n_neighbors=4, margin=3).fit(m))
+
+
+def test_partial_fit_does_not_change_served_views() -> None:
+    rng = np.random.default_rng(6)
+    m = random_matrix(rng, 60, 20, 0.2)
+    first, second = _parts(rng, m, 2)
+    model = ItemSimilarity(measure="cosine", n_neighbors=4).fit(first)
+    before = [model.neighbors(i)[0].copy() for i in range(20)]
+    views = [model.neighbors(i)[0] for i in range(20)]
+    model.partial_fit(second)
+    for old, view in zip(before, views, strict=True):
+        np.testing.assert_array_equal(old, view)
+
+
+def test_negative_alpha_falls_back() -> None:
+    """With alpha < 0 a growing item raises others' scores: no incremental shortcut."""
+    rng = np.random.default_rng(7)
+    m = random_matrix(rng, 60, 20, 0.2)
+    kwargs = {"measure": "conditional", "alpha": -0.5, "n_neighbors": 4}
+    inc = _incremental(_parts(rng, m, 3), **kwargs)
+    _assert_same_served(inc, ItemSimilarity(**kwargs).fit(m))  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def _changed_pair(rng: np.random.Generator) -> tuple[UserItemMatrix, UserItemMatrix]:
+    """A matrix and the same with entries added or raised in some rows."""
+    old = random_matrix(rng, 40, 15, 0.25, max_value=3)
+    users, items, values = _coo(old)
+    add = random_matrix(rng, 40, 15, 0.1, max_value=2)
+    au, ai, av = _coo(add)
+    new = UserItemMatrix.from_coo(
+        np.concatenate([users, au]), np.concatenate([items, ai]),
+        np.concatenate([values, av]), n_users=40, n_items=15,
+    )  # fmt: skip
+    return old, new
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_changed_rows_and_their_transpose(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    old, new = _changed_pair(rng)
+    users = np.flatnonzero(np.any(dense(old) != dense(new), axis=1)).astype(np.int32)
+    indptr, indices, new_values, old_values = kernels._changed_rows(
+        old.indptr, old.indices, old.data, new.indptr, new.indices, new.data, users
+    )
+    rows = UserItemMatrix(indptr, indices, new_values, len(users), 15)
+    np.testing.assert_array_equal(dense(rows), dense(new)[users])
+    np.testing.assert_array_equal(dense(rows.with_data(old_values)), dense(old)[users])
+    t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new = kernels._split_changes(
+        indptr, indices, old_values, new_values, 15
+    )
+    t = dense(UserItemMatrix(t_indptr, t_rows, t_new, 15, len(users)))
+    np.testing.assert_array_equal(t, dense(new)[users].T)
+    t = dense(UserItemMatrix(t_indptr, t_rows, t_old, 15, len(users)))
+    np.testing.assert_array_equal(t, dense(old)[users].T)
+    moved = dense(UserItemMatrix(g_indptr, g_items, g_new - g_old, len(users), 15))
+    np.testing.assert_array_equal(moved, (dense(new) - dense(old))[users])
+    merged = kernels._merge_item_users(
+        old.transpose().indptr[:-1], old.transpose().indptr[1:], old.transpose().indices,
+        old.transpose().data, t_indptr, t_rows, t_old, t_new, users,
+    )  # fmt: skip
+    np.testing.assert_array_equal(dense(UserItemMatrix(*merged, 15, 40)), dense(new).T)
+    change = kernels._work_change(indptr, indices, old_values, new_values, 15)
+    np.testing.assert_array_equal(
+        kernels._item_work(old.indptr, old.indices, 15) + change,
+        kernels._item_work(new.indptr, new.indices, 15),
+    )
+
+
+@pytest.mark.parametrize("with_extra", [True, False])
+def test_merge_csr_sums(with_extra: bool) -> None:
+    rng = np.random.default_rng(8)
+    a = random_matrix(rng, 30, 20, 0.3, max_value=4)
+    b = random_matrix(rng, 35, 20, 0.1, max_value=4)
+    out = kernels._merge_csr(
+        a.indptr, a.indices, a.data, a.data * 2, b.indptr, b.indices, b.data, b.data * 2,
+        with_extra,
+    )  # fmt: skip
+    expected = np.zeros((35, 20))
+    expected[:30] = dense(a)
+    expected += dense(b)
+    np.testing.assert_array_equal(dense(UserItemMatrix(*out[:3], 35, 20)), expected)
+    if with_extra:
+        np.testing.assert_array_equal(
+            dense(UserItemMatrix(out[0], out[1], out[3], 35, 20)), 2 * expected
+        )
+    else:
+        assert len(out[3]) == 0
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_exact_cooccurrence_both_ways(binary: bool) -> None:
+    """Few users against many (binary searches) and the bit set give the same sums."""
+    rng = np.random.default_rng(9)
+    x = dense(random_matrix(rng, 300, 12, 0.3, max_value=1 if binary else 3))
+    x[:297, 0] = 0  # item 0: three users, looked up in the others' lists
+    x[297:, 0] = 1
+    m = UserItemMatrix.from_coo(*np.nonzero(x), x[np.nonzero(x)], n_users=300, n_items=12)
+    xt = m.transpose()
+    users = np.zeros((300 + 63) // 64, dtype=np.uint64)
+    users_of = np.full(1, -1, dtype=np.int64)
+    cooc = x.T @ x
+    for i in range(12):
+        for j in range(12):
+            got = kernels._cooc_exact(i, j, xt.indptr, xt.indices, xt.data, binary, users, users_of)
+            assert got == cooc[i, j], (i, j)
+        if users_of[0] == i:
+            kernels._set_users(users, xt.indptr, xt.indices, i, False)
+            users_of[0] = -1
+    assert not users.any()
+
+
+def test_select_rows_and_prune() -> None:
+    rng = np.random.default_rng(10)
+    m = random_matrix(rng, 30, 10, 0.3, max_value=3)
+    rows = np.array([4, -1, 29, 30, 4, 0])
+    picked = dense(m.select_rows(rows))
+    expected = np.zeros((6, 10))
+    for t, r in enumerate(rows):
+        if 0 <= r < 30:
+            expected[t] = dense(m)[r]
+    np.testing.assert_array_equal(picked, expected)
+    keep = m.data > 1
+    np.testing.assert_array_equal(dense(m.prune(keep)), np.where(dense(m) > 1, dense(m), 0))
