@@ -728,7 +728,9 @@ def _merge_csr(  # type: ignore[no-untyped-def]
     """Sum of two CSR matrices with sorted rows (``b`` may have more rows).
 
     ``*_extra`` is a second value array summed the same way when ``with_extra`` (else the
-    returned one is empty). Returns ``(indptr, indices, data, extra)``.
+    returned one is empty). Returns ``(indptr, indices, data, extra)`` and, for the rows
+    where ``b`` has entries (in order), ``(c_indptr, c_indices, c_new, c_old)``: their
+    merged entries with the sums and the values in ``a`` (0 where ``a`` had none).
     """
     n_rows = b_indptr.shape[0] - 1
     n_a = a_indptr.shape[0] - 1
@@ -744,74 +746,54 @@ def _merge_csr(  # type: ignore[no-untyped-def]
             q += 1
         counts[r + 1] = n
     indptr = np.cumsum(counts)
+    rank = np.full(n_rows, -1, dtype=np.int64)
+    n_changed = 0
+    for r in range(n_rows):
+        if b_indptr[r + 1] > b_indptr[r]:
+            rank[r] = n_changed
+            n_changed += 1
+    c_indptr = np.zeros(n_changed + 1, dtype=np.int64)
+    for r in range(n_rows):
+        if rank[r] >= 0:
+            c_indptr[rank[r] + 1] = c_indptr[rank[r]] + indptr[r + 1] - indptr[r]
     nnz = indptr[n_rows]
     indices = np.empty(nnz, dtype=np.int32)
     data = np.empty(nnz, dtype=np.float32)
     extra = np.empty(nnz if with_extra else 0, dtype=np.float32)
+    c_indices = np.empty(c_indptr[n_changed], dtype=np.int32)
+    c_new = np.empty(c_indptr[n_changed], dtype=np.float32)
+    c_old = np.empty(c_indptr[n_changed], dtype=np.float32)
     for r in prange(n_rows):
         p, p_end = (a_indptr[r], a_indptr[r + 1]) if r < n_a else (0, 0)
+        o = indptr[r]
+        if rank[r] < 0:  # a's row as it was
+            indices[o : o + p_end - p] = a_indices[p:p_end]
+            data[o : o + p_end - p] = a_data[p:p_end]
+            if with_extra:
+                extra[o : o + p_end - p] = a_extra[p:p_end]
+            continue
         q, q_end = b_indptr[r], b_indptr[r + 1]
-        o = indptr[r]
-        while q < q_end:
-            stop = _lower_bound(a_indices, p, p_end, b_indices[q])
-            n = stop - p  # a's entries before b's next one: copied as they are
-            indices[o : o + n] = a_indices[p:stop]
-            data[o : o + n] = a_data[p:stop]
+        c = c_indptr[rank[r]]
+        while p < p_end or q < q_end:
+            take_a = q >= q_end or (p < p_end and a_indices[p] <= b_indices[q])
+            take_b = p >= p_end or (q < q_end and b_indices[q] <= a_indices[p])
+            j = a_indices[p] if take_a else b_indices[q]
+            old = a_data[p] if take_a else np.float32(0.0)
+            value = old + (b_data[q] if take_b else np.float32(0.0))
             if with_extra:
-                extra[o : o + n] = a_extra[p:stop]
-            o += n
-            p = stop
-            indices[o] = b_indices[q]
-            data[o] = b_data[q]
-            if with_extra:
-                extra[o] = b_extra[q]
-            if p < p_end and a_indices[p] == b_indices[q]:
-                data[o] += a_data[p]
-                if with_extra:
-                    extra[o] += a_extra[p]
-                p += 1
-            o += 1
-            q += 1
-        n = p_end - p
-        indices[o : o + n] = a_indices[p:p_end]
-        data[o : o + n] = a_data[p:p_end]
-        if with_extra:
-            extra[o : o + n] = a_extra[p:p_end]
-    return indptr, indices, data, extra
-
-
-@_jit()
-def _changed_rows(  # type: ignore[no-untyped-def]
-    old_indptr, old_indices, old_data, new_indptr, new_indices, new_data, users
-):
-    """Rows ``users`` of a matrix after entries were added to it, with each entry's value
-    before (0 where the old matrix, which may have fewer rows, had none).
-
-    Returns ``(indptr, indices, new_values, old_values)``.
-    """
-    n = users.shape[0]
-    n_old = old_indptr.shape[0] - 1
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    for r in range(n):
-        u = users[r]
-        indptr[r + 1] = indptr[r] + new_indptr[u + 1] - new_indptr[u]
-    indices = np.empty(indptr[n], dtype=np.int32)
-    new_values = np.empty(indptr[n], dtype=np.float32)
-    old_values = np.empty(indptr[n], dtype=np.float32)
-    for r in range(n):  # small: a parallel start would cost more on a busy machine
-        u = users[r]
-        p, p_end = (old_indptr[u], old_indptr[u + 1]) if u < n_old else (0, 0)
-        o = indptr[r]
-        for q in range(new_indptr[u], new_indptr[u + 1]):
-            j = new_indices[q]
+                extra[o] = (a_extra[p] if take_a else np.float32(0.0)) + (
+                    b_extra[q] if take_b else np.float32(0.0)
+                )
             indices[o] = j
-            new_values[o] = new_data[q]
-            old_values[o] = 0.0
-            if p < p_end and old_indices[p] == j:  # the new row holds every old entry
-                old_values[o] = old_data[p]
-                p += 1
+            data[o] = value
+            c_indices[c] = j
+            c_new[c] = value
+            c_old[c] = old
+            p += take_a
+            q += take_b
             o += 1
-    return indptr, indices, new_values, old_values
+            c += 1
+    return indptr, indices, data, extra, c_indptr, c_indices, c_new, c_old
 
 
 @_jit()

@@ -309,7 +309,9 @@ class ItemSimilarity:
         trend = _grown_vector(state.trend, n_items) + _grown_vector(delta_trend, n_items)
         updated = None
         if self._incremental():
-            updated = self._update(state, old, plain, delta, n_items)
+            users = np.flatnonzero(np.diff(delta.indptr) > 0).astype(np.int32)
+            changed = UserItemMatrix(merged[4], merged[5], merged[6], len(users), n_items)
+            updated = self._update(state, plain, changed, merged[7], users)
         if updated is None:
             updated = self._compute(plain, decayed, state.reference_time, trend)
         updated.decayed = decayed
@@ -355,18 +357,17 @@ class ItemSimilarity:
     def _update(
         self,
         state: _State,
-        old: UserItemMatrix,
         plain: UserItemMatrix,
-        delta: UserItemMatrix,
-        n_items: int,
+        changed: UserItemMatrix,
+        old_weights: npt.NDArray[np.float32],
+        users: IntArray,
     ) -> _State | None:
-        """The incremental path of :meth:`partial_fit` from the ``old`` summed weights
-        (grown) to the new ones, ``plain``; ``None`` asks for a full refit."""
-        users = np.flatnonzero(np.diff(delta.indptr) > 0).astype(np.int32)
-        indptr, indices, new_weights, old_weights = kernels._changed_rows(
-            old.indptr, old.indices, old.data, plain.indptr, plain.indices, plain.data, users
-        )
-        rows = UserItemMatrix(indptr, indices, self._transform(new_weights), len(users), n_items)
+        """The incremental path of :meth:`partial_fit` to the new summed weights ``plain``,
+        whose rows ``users`` changed (``changed``: those rows, ``old_weights``: their
+        values before); ``None`` asks for a full refit."""
+        n_items = plain.n_items
+        new_weights = changed.data
+        rows = changed.with_data(self._transform(new_weights))
         old_rows = rows.with_data(self._transform(old_weights))
         moved = rows.data != old_rows.data
         d_old = _grown_vector(state.diag, n_items)

@@ -195,48 +195,42 @@ def test_negative_alpha_falls_back() -> None:
 # --------------------------------------------------------------------------- kernels
 
 
-def _changed_pair(rng: np.random.Generator) -> tuple[UserItemMatrix, UserItemMatrix]:
-    """A matrix and the same with entries added or raised in some rows."""
-    old = random_matrix(rng, 40, 15, 0.25, max_value=3)
-    users, items, values = _coo(old)
-    add = random_matrix(rng, 40, 15, 0.1, max_value=2)
-    au, ai, av = _coo(add)
-    new = UserItemMatrix.from_coo(
-        np.concatenate([users, au]), np.concatenate([items, ai]),
-        np.concatenate([values, av]), n_users=40, n_items=15,
-    )  # fmt: skip
-    return old, new
-
-
 @pytest.mark.parametrize("seed", range(5))
 def test_changed_rows_and_their_transpose(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    old, new = _changed_pair(rng)
-    users = np.flatnonzero(np.any(dense(old) != dense(new), axis=1)).astype(np.int32)
-    indptr, indices, new_values, old_values = kernels._changed_rows(
-        old.indptr, old.indices, old.data, new.indptr, new.indices, new.data, users
-    )
+    old = random_matrix(rng, 40, 15, 0.25, max_value=3)
+    add = random_matrix(rng, 40, 15, 0.1, max_value=2)
+    merged = kernels._merge_csr(
+        old.indptr, old.indices, old.data, old.data, add.indptr, add.indices, add.data,
+        add.data, False,
+    )  # fmt: skip
+    new = dense(UserItemMatrix(*merged[:3], 40, 15))
+    np.testing.assert_array_equal(new, dense(old) + dense(add))
+    users = np.flatnonzero(np.diff(add.indptr) > 0).astype(np.int32)
+    indptr, indices, new_values, old_values = merged[4:]
     rows = UserItemMatrix(indptr, indices, new_values, len(users), 15)
-    np.testing.assert_array_equal(dense(rows), dense(new)[users])
+    np.testing.assert_array_equal(dense(rows), new[users])
     np.testing.assert_array_equal(dense(rows.with_data(old_values)), dense(old)[users])
     t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new = kernels._split_changes(
         indptr, indices, old_values, new_values, 15
     )
     t = dense(UserItemMatrix(t_indptr, t_rows, t_new, 15, len(users)))
-    np.testing.assert_array_equal(t, dense(new)[users].T)
+    np.testing.assert_array_equal(t, new[users].T)
     t = dense(UserItemMatrix(t_indptr, t_rows, t_old, 15, len(users)))
     np.testing.assert_array_equal(t, dense(old)[users].T)
     moved = dense(UserItemMatrix(g_indptr, g_items, g_new - g_old, len(users), 15))
-    np.testing.assert_array_equal(moved, (dense(new) - dense(old))[users])
-    merged = kernels._merge_item_users(
-        old.transpose().indptr[:-1], old.transpose().indptr[1:], old.transpose().indices,
-        old.transpose().data, t_indptr, t_rows, t_old, t_new, users,
+    np.testing.assert_array_equal(moved, (new - dense(old))[users])
+    xt = old.transpose()
+    item_users = kernels._merge_item_users(
+        xt.indptr[:-1], xt.indptr[1:], xt.indices, xt.data, t_indptr, t_rows, t_old, t_new,
+        users,
     )  # fmt: skip
-    np.testing.assert_array_equal(dense(UserItemMatrix(*merged, 15, 40)), dense(new).T)
+    np.testing.assert_array_equal(dense(UserItemMatrix(*item_users, 15, 40)), new.T)
     change = kernels._work_change(indptr, indices, old_values, new_values, 15)
+    after = UserItemMatrix(*merged[:3], 40, 15)
     np.testing.assert_array_equal(
         kernels._item_work(old.indptr, old.indices, 15) + change,
-        kernels._item_work(new.indptr, new.indices, 15),
+        kernels._item_work(after.indptr, after.indices, 15),
     )
 
 
