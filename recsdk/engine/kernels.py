@@ -950,6 +950,7 @@ def _max_old_cooc(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support, binary)
 
 @_jit()
 def _max_old_cooc_real(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support):  # type: ignore[no-untyped-def]
+    """:func:`_max_old_cooc` for any measure, before rounding (a bisection with shrinkage)."""
     hi = np.sqrt(d_i * d_j)
     if cut == -np.inf:
         return min(

@@ -337,7 +337,7 @@ class ItemSimilarity:
     def _incremental(self) -> bool:
         """Whether partial_fit may update lists: new events change only their users'
         entries, and an item's growing self-product never raises another's score."""
-        return not self._global_weighting() and self._kernel_args()[1] >= 0
+        return not self._global_weighting() and (self.measure != "conditional" or self.alpha >= 0)
 
     def _global_weighting(self) -> bool:
         """Whether one new event can change weights of other users' entries."""
@@ -959,12 +959,6 @@ def _grown(m: UserItemMatrix, n_users: int, n_items: int) -> UserItemMatrix:
 
 def _grown_vector(v: npt.NDArray[Any], n: int, fill: float = 0) -> npt.NDArray[Any]:
     out = np.full(n, fill, dtype=v.dtype)
-    out[: len(v)] = v
-    return out
-
-
-def _grown_rows(v: npt.NDArray[Any], n: int, fill: float) -> npt.NDArray[Any]:
-    out = np.full((n, v.shape[1]), fill, dtype=v.dtype)
     out[: len(v)] = v
     return out
 
