@@ -799,30 +799,33 @@ def _merge_csr(  # type: ignore[no-untyped-def]
 @_jit()
 def _split_changes(indptr, indices, old, new, n_items):  # type: ignore[no-untyped-def]
     """What :func:`_update_items` reads of the changed rows (``old`` and ``new`` values at
-    the same positions): their transpose ``(t_indptr, t_rows, t_old, t_new)`` and the
-    entries whose value changed, ``(g_indptr, g_items, g_old, g_new)``."""
+    the same positions): the transpose ``(t_indptr, t_rows, t_old, t_new)`` of the rows
+    where some value changed (the others change no co-occurrence) and the entries whose
+    value changed, ``(g_indptr, g_items, g_old, g_new)``."""
     n_rows = indptr.shape[0] - 1
-    nnz = indices.shape[0]
     t_indptr = np.zeros(n_items + 1, dtype=np.int64)
     g_indptr = np.zeros(n_rows + 1, dtype=np.int64)
     for r in range(n_rows):
         n_moved = 0
         for q in range(indptr[r], indptr[r + 1]):
-            t_indptr[indices[q] + 1] += 1
             n_moved += old[q] != new[q]
         g_indptr[r + 1] = g_indptr[r] + n_moved
+        if n_moved > 0:
+            for q in range(indptr[r], indptr[r + 1]):
+                t_indptr[indices[q] + 1] += 1
     for j in range(n_items):
         t_indptr[j + 1] += t_indptr[j]
     fill = t_indptr[:-1].copy()
-    t_rows = np.empty(nnz, dtype=np.int32)
-    t_old = np.empty(nnz, dtype=np.float32)
-    t_new = np.empty(nnz, dtype=np.float32)
-    n_moved = g_indptr[n_rows]
-    g_items = np.empty(n_moved, dtype=np.int32)
-    g_old = np.empty(n_moved, dtype=np.float32)
-    g_new = np.empty(n_moved, dtype=np.float32)
+    t_rows = np.empty(t_indptr[n_items], dtype=np.int32)
+    t_old = np.empty(t_indptr[n_items], dtype=np.float32)
+    t_new = np.empty(t_indptr[n_items], dtype=np.float32)
+    g_items = np.empty(g_indptr[n_rows], dtype=np.int32)
+    g_old = np.empty(g_indptr[n_rows], dtype=np.float32)
+    g_new = np.empty(g_indptr[n_rows], dtype=np.float32)
     o = 0
     for r in range(n_rows):
+        if g_indptr[r + 1] == g_indptr[r]:
+            continue
         for q in range(indptr[r], indptr[r + 1]):
             j = indices[q]
             p = fill[j]

@@ -129,6 +129,28 @@ def test_many_small_updates_keep_exact_cuts(
     assert inc._state.stats["updated"] > 0
 
 
+@pytest.mark.parametrize("binary", [True, False])
+def test_repeated_events(binary: bool) -> None:
+    """Events on items a user already has: with 0/1 input their rows change nothing."""
+    rng = np.random.default_rng(12)
+    m = random_matrix(rng, 80, 25, 0.2)
+    users, items, values = _coo(m)
+    again = rng.random(len(users)) < 0.3
+    fresh = random_matrix(rng, 80, 25, 0.02)
+    fu, fi, fv = _coo(fresh)
+    update = UserItemMatrix.from_coo(
+        np.concatenate([users[again], fu]), np.concatenate([items[again], fi]),
+        np.concatenate([values[again], fv]), n_users=80, n_items=25,
+    )  # fmt: skip
+    both = UserItemMatrix.from_coo(
+        np.concatenate([users, users[again], fu]), np.concatenate([items, items[again], fi]),
+        np.concatenate([values, values[again], fv]), n_users=80, n_items=25,
+    )  # fmt: skip
+    kwargs = {"measure": "cosine", "n_neighbors": 4, "margin": 2, "binary": binary}
+    inc = ItemSimilarity(**kwargs).fit(m).partial_fit(update)  # type: ignore[arg-type]
+    _assert_same_served(inc, ItemSimilarity(**kwargs).fit(both))  # type: ignore[arg-type]
+
+
 def test_real_valued_weights() -> None:
     """Float sums depend on their order: such inputs fall back to a full refit."""
     for seed in range(20):
@@ -214,10 +236,11 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
     t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new = kernels._split_changes(
         indptr, indices, old_values, new_values, 15
     )
+    moving = np.any(new[users] != dense(old)[users], axis=1)[:, None]  # other rows: left out
     t = dense(UserItemMatrix(t_indptr, t_rows, t_new, 15, len(users)))
-    np.testing.assert_array_equal(t, new[users].T)
+    np.testing.assert_array_equal(t, (new[users] * moving).T)
     t = dense(UserItemMatrix(t_indptr, t_rows, t_old, 15, len(users)))
-    np.testing.assert_array_equal(t, dense(old)[users].T)
+    np.testing.assert_array_equal(t, (dense(old)[users] * moving).T)
     moved = dense(UserItemMatrix(g_indptr, g_items, g_new - g_old, len(users), 15))
     np.testing.assert_array_equal(moved, (new - dense(old))[users])
     xt = old.transpose()
