@@ -143,6 +143,8 @@ def child_partial(size: str, threads: int) -> dict[str, Any]:
 
     inc = model().fit(part(0, cut))
     new = part(cut, n_events)
+    tiny = model().fit(part(0, 1000))  # loads partial_fit's kernels, as the fit loaded its own
+    tiny.partial_fit(part(1000, 2000))
     t0 = time.perf_counter()
     inc.partial_fit(new)
     partial = time.perf_counter() - t0
