@@ -796,48 +796,65 @@ def _merge_csr(  # type: ignore[no-untyped-def]
     return indptr, indices, data, extra, c_indptr, c_indices, c_new, c_old
 
 
-@_jit()
-def _split_changes(indptr, indices, old, new, n_items):  # type: ignore[no-untyped-def]
+@_jit(parallel=True)
+def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignore[no-untyped-def]
     """What :func:`_update_items` reads of the changed rows (``old`` and ``new`` values at
     the same positions): the transpose ``(t_indptr, t_rows, t_old, t_new)`` of the rows
     where some value changed (the others change no co-occurrence) and the entries whose
-    value changed, ``(g_indptr, g_items, g_old, g_new)``."""
+    value changed, ``(g_indptr, g_items, g_old, g_new)``.
+
+    The transpose is built like :func:`_transpose`: each of ``n_chunks`` row ranges counts
+    its columns, then all fill their slots at once.
+    """
     n_rows = indptr.shape[0] - 1
-    t_indptr = np.zeros(n_items + 1, dtype=np.int64)
-    g_indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    for r in range(n_rows):
+    g_counts = np.zeros(n_rows + 1, dtype=np.int64)
+    for r in prange(n_rows):
         n_moved = 0
         for q in range(indptr[r], indptr[r + 1]):
             n_moved += old[q] != new[q]
-        g_indptr[r + 1] = g_indptr[r] + n_moved
-        if n_moved > 0:
-            for q in range(indptr[r], indptr[r + 1]):
-                t_indptr[indices[q] + 1] += 1
+        g_counts[r + 1] = n_moved
+    g_indptr = np.cumsum(g_counts)
+    bounds = np.empty(n_chunks + 1, dtype=np.int64)
+    for c in range(n_chunks + 1):
+        bounds[c] = (n_rows * c) // n_chunks
+    counts = np.zeros((n_chunks, n_items), dtype=np.int64)
+    for c in prange(n_chunks):
+        for r in range(bounds[c], bounds[c + 1]):
+            if g_indptr[r + 1] > g_indptr[r]:
+                for q in range(indptr[r], indptr[r + 1]):
+                    counts[c, indices[q]] += 1
+    t_indptr = np.zeros(n_items + 1, dtype=np.int64)
     for j in range(n_items):
-        t_indptr[j + 1] += t_indptr[j]
-    fill = t_indptr[:-1].copy()
+        total = t_indptr[j]
+        for c in range(n_chunks):
+            here = counts[c, j]
+            counts[c, j] = total  # becomes this range's next slot in the column
+            total += here
+        t_indptr[j + 1] = total
     t_rows = np.empty(t_indptr[n_items], dtype=np.int32)
     t_old = np.empty(t_indptr[n_items], dtype=np.float32)
     t_new = np.empty(t_indptr[n_items], dtype=np.float32)
     g_items = np.empty(g_indptr[n_rows], dtype=np.int32)
     g_old = np.empty(g_indptr[n_rows], dtype=np.float32)
     g_new = np.empty(g_indptr[n_rows], dtype=np.float32)
-    o = 0
-    for r in range(n_rows):
-        if g_indptr[r + 1] == g_indptr[r]:
-            continue
-        for q in range(indptr[r], indptr[r + 1]):
-            j = indices[q]
-            p = fill[j]
-            t_rows[p] = r
-            t_old[p] = old[q]
-            t_new[p] = new[q]
-            fill[j] = p + 1
-            if old[q] != new[q]:
-                g_items[o] = j
-                g_old[o] = old[q]
-                g_new[o] = new[q]
-                o += 1
+    for c in prange(n_chunks):
+        fill = counts[c]
+        for r in range(bounds[c], bounds[c + 1]):
+            o = g_indptr[r]
+            if g_indptr[r + 1] == o:
+                continue
+            for q in range(indptr[r], indptr[r + 1]):
+                j = indices[q]
+                p = fill[j]
+                t_rows[p] = r
+                t_old[p] = old[q]
+                t_new[p] = new[q]
+                fill[j] = p + 1
+                if old[q] != new[q]:
+                    g_items[o] = j
+                    g_old[o] = old[q]
+                    g_new[o] = new[q]
+                    o += 1
     return t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new
 
 

@@ -387,8 +387,9 @@ class ItemSimilarity:
             minlength=n_items,
         )
         changes = kernels._split_changes(
-            rows.indptr, rows.indices, old_rows.data, rows.data, n_items
-        )
+            rows.indptr, rows.indices, old_rows.data, rows.data, n_items,
+            numba.get_num_threads(),
+        )  # fmt: skip
         item_users = self._merged_item_users(state, changes, rows, old_rows, users, plain.n_users)
         measure, alpha, shrink, support = self._kernel_args()
         found = kernels._update_items(

@@ -234,7 +234,7 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
     np.testing.assert_array_equal(dense(rows), new[users])
     np.testing.assert_array_equal(dense(rows.with_data(old_values)), dense(old)[users])
     t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new = kernels._split_changes(
-        indptr, indices, old_values, new_values, 15
+        indptr, indices, old_values, new_values, 15, 1 + seed % 3
     )
     moving = np.any(new[users] != dense(old)[users], axis=1)[:, None]  # other rows: left out
     t = dense(UserItemMatrix(t_indptr, t_rows, t_new, 15, len(users)))
