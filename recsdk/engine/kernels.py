@@ -1050,8 +1050,10 @@ def _update_items(  # type: ignore[no-untyped-def]
         contender_top = np.empty(n_items, dtype=np.float64)
         users = np.zeros((n_users + 63) // 64, dtype=np.uint64)
         users_of = np.full(1, -1, dtype=np.int64)
-        # Contiguous blocks: neighbouring rows and outputs stay with one thread.
-        for i in range((n_items * chunk) // n_chunks, (n_items * (chunk + 1)) // n_chunks):
+        # Blocks of neighbouring items (their rows and outputs stay with one thread), dealt
+        # out in turn: few chunks (each zeroes its scratch arrays) that still share the
+        # work evenly.
+        for i in _dealt_blocks(chunk, n_chunks, n_items):
             changed = t_indptr[i + 1] > t_indptr[i]
             if not changed and not _neighbor_grew(i, old_neighbors, facts):
                 _copy_row(
@@ -1092,6 +1094,20 @@ def _update_items(  # type: ignore[no-untyped-def]
                 _set_users(users, xt_indptr, xt_indices, i, False)
                 users_of[0] = -1
     return neighbors, scores, cooc, cut_score, cut_item, codes
+
+
+@_jit()
+def _dealt_blocks(chunk, n_chunks, n_items):  # type: ignore[no-untyped-def]
+    """The items of chunk ``chunk``: blocks of 64 items, every ``n_chunks``-th one."""
+    n_blocks = (n_items + 63) // 64
+    n_mine = (n_blocks - chunk + n_chunks - 1) // n_chunks if chunk < n_blocks else 0
+    out = np.empty(n_mine * 64, dtype=np.int64)
+    n = 0
+    for b in range(chunk, n_blocks, n_chunks):
+        for i in range(b * 64, min(n_items, b * 64 + 64)):
+            out[n] = i
+            n += 1
+    return out[:n]
 
 
 @_jit()

@@ -392,12 +392,13 @@ class ItemSimilarity:
         )  # fmt: skip
         item_users = self._merged_item_users(state, changes, rows, old_rows, users, plain.n_users)
         measure, alpha, shrink, support = self._kernel_args()
+        n_chunks = 2 * numba.get_num_threads()  # each zeroes an n_items scratch: few
         found = kernels._update_items(
             state.neighbors, state.scores, state.cooc, state.cut_score, state.cut_item,
             d_old, d_new, *changes[:4], rows.indptr, rows.indices, old_rows.data, rows.data,
             *changes[4:], item_users.matrix.indptr, item_users.matrix.indices,
             item_users.matrix.data, item_users.work, plain.n_users, self.n_neighbors, measure,
-            alpha, shrink, support, self._binary_input(), _RESOLVE_SHARE, _n_chunks(n_items),
+            alpha, shrink, support, self._binary_input(), _RESOLVE_SHARE, n_chunks,
         )  # fmt: skip
         new_state = _State(
             plain=plain,
