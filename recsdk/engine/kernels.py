@@ -1042,7 +1042,7 @@ def _update_items(  # type: ignore[no-untyped-def]
         # Per other item: the change of its co-occurrence, and the stamp (i + 1) of the
         # item that touched it (negated once found among the item's stored entries).
         pair = np.zeros((n_items, 2), dtype=np.float64)
-        touched = np.empty(n_items, dtype=np.int32)
+        touched = np.empty(n_items + 1, dtype=np.int32)  # + 1: the branch-free writes
         top_s = np.empty(capacity + 1, dtype=np.float64)
         top_i = np.empty(capacity + 1, dtype=np.int32)
         top_a = np.empty(capacity + 1, dtype=np.float32)
@@ -1161,18 +1161,16 @@ def _delta_cooc(  # type: ignore[no-untyped-def]
         if o_i != n_i:
             for q in range(c_indptr[r], c_indptr[r + 1]):
                 j = c_items[q]
-                if pair[j, 1] != stamp:
-                    pair[j, 1] = stamp
-                    touched[n_touched] = j
-                    n_touched += 1
+                touched[n_touched] = j  # kept only on a first touch: no branch to miss
+                n_touched += pair[j, 1] != stamp
+                pair[j, 1] = stamp
                 pair[j, 0] += n_i * c_new[q] - o_i * c_old[q]
         else:
             for q in range(g_indptr[r], g_indptr[r + 1]):
                 j = g_items[q]
-                if pair[j, 1] != stamp:
-                    pair[j, 1] = stamp
-                    touched[n_touched] = j
-                    n_touched += 1
+                touched[n_touched] = j
+                n_touched += pair[j, 1] != stamp
+                pair[j, 1] = stamp
                 pair[j, 0] += o_i * (np.float64(g_new[q]) - g_old[q])
     return n_touched
 
