@@ -801,7 +801,8 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
     """What :func:`_update_items` reads of the changed rows (``old`` and ``new`` values at
     the same positions): the transpose ``(t_indptr, t_rows, t_old, t_new)`` of the rows
     where some value changed (the others change no co-occurrence) and the entries whose
-    value changed, ``(g_indptr, g_items, g_old, g_new)``.
+    value changed, ``(g_indptr, g_items, g_old, g_new)``; last, the change of
+    :func:`_item_work` (over positive values) per item.
 
     The transpose is built like :func:`_transpose`: each of ``n_chunks`` row ranges counts
     its columns, then all fill their slots at once.
@@ -818,13 +819,26 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
     for c in range(n_chunks + 1):
         bounds[c] = (n_rows * c) // n_chunks
     counts = np.zeros((n_chunks, n_items), dtype=np.int64)
+    work = np.zeros((n_chunks, n_items), dtype=np.int64)
     for c in prange(n_chunks):
         for r in range(bounds[c], bounds[c + 1]):
-            if g_indptr[r + 1] > g_indptr[r]:
-                for q in range(indptr[r], indptr[r + 1]):
-                    counts[c, indices[q]] += 1
+            if g_indptr[r + 1] == g_indptr[r]:
+                continue
+            n_old = 0
+            n_new = 0
+            for q in range(indptr[r], indptr[r + 1]):
+                counts[c, indices[q]] += 1
+                n_old += old[q] > 0.0
+                n_new += new[q] > 0.0
+            for q in range(indptr[r], indptr[r + 1]):
+                work[c, indices[q]] += (n_new if new[q] > 0.0 else 0) - (
+                    n_old if old[q] > 0.0 else 0
+                )
+    work_change = np.zeros(n_items, dtype=np.int64)
     t_indptr = np.zeros(n_items + 1, dtype=np.int64)
     for j in range(n_items):
+        for c in range(n_chunks):
+            work_change[j] += work[c, j]
         total = t_indptr[j]
         for c in range(n_chunks):
             here = counts[c, j]
@@ -855,23 +869,7 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
                     g_old[o] = old[q]
                     g_new[o] = new[q]
                     o += 1
-    return t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new
-
-
-@_jit()
-def _work_change(indptr, indices, old, new, n_items):  # type: ignore[no-untyped-def]
-    """Change of :func:`_item_work` (over positive entries) when the rows of a matrix
-    change from ``old`` to ``new`` values (same positions)."""
-    change = np.zeros(n_items, dtype=np.int64)
-    for r in range(indptr.shape[0] - 1):
-        n_old = 0
-        n_new = 0
-        for q in range(indptr[r], indptr[r + 1]):
-            n_old += old[q] > 0.0
-            n_new += new[q] > 0.0
-        for q in range(indptr[r], indptr[r + 1]):
-            change[indices[q]] += (n_new if new[q] > 0.0 else 0) - (n_old if old[q] > 0.0 else 0)
-    return change
+    return t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new, work_change
 
 
 @_jit(parallel=True)

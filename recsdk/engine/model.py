@@ -390,13 +390,13 @@ class ItemSimilarity:
             rows.indptr, rows.indices, old_rows.data, rows.data, n_items,
             numba.get_num_threads(),
         )  # fmt: skip
-        item_users = self._merged_item_users(state, changes, rows, old_rows, users, plain.n_users)
+        item_users = self._merged_item_users(state, changes, users, plain.n_users)
         measure, alpha, shrink, support = self._kernel_args()
         n_chunks = 2 * numba.get_num_threads()  # each zeroes an n_items scratch: few
         found = kernels._update_items(
             state.neighbors, state.scores, state.cooc, state.cut_score, state.cut_item,
             d_old, d_new, *changes[:4], rows.indptr, rows.indices, old_rows.data, rows.data,
-            *changes[4:], item_users.matrix.indptr, item_users.matrix.indices,
+            *changes[4:8], item_users.matrix.indptr, item_users.matrix.indices,
             item_users.matrix.data, item_users.work, plain.n_users, self.n_neighbors, measure,
             alpha, shrink, support, self._binary_input(), _RESOLVE_SHARE, n_chunks,
         )  # fmt: skip
@@ -447,14 +447,12 @@ class ItemSimilarity:
         self,
         state: _State,
         changes: tuple[npt.NDArray[Any], ...],
-        rows: UserItemMatrix,
-        old_rows: UserItemMatrix,
         users: IntArray,
         n_users: int,
     ) -> _ItemUsers:
         """The new item side of the similarity input: the fitted one with the changed
-        ``users``' entries replaced (``rows``: their new values, ``old_rows``: the values
-        before, ``changes``: :func:`kernels._split_changes` of them)."""
+        ``users``' entries replaced (``changes``: :func:`kernels._split_changes` of their
+        rows)."""
         old = state.item_users
         if old is None:  # a loaded model: rebuild it once
             x = self._similarity_input(state.plain)
@@ -466,10 +464,9 @@ class ItemSimilarity:
         indptr, indices, data = kernels._merge_item_users(
             starts, ends, old.matrix.indices, old.matrix.data, *changes[:4], users
         )
-        work = _grown_vector(old.work, rows.n_items) + kernels._work_change(
-            rows.indptr, rows.indices, old_rows.data, rows.data, rows.n_items
-        )
-        return _ItemUsers(UserItemMatrix(indptr, indices, data, rows.n_items, n_users), None, work)
+        n_items = len(changes[8])
+        work = _grown_vector(old.work, n_items) + changes[8]
+        return _ItemUsers(UserItemMatrix(indptr, indices, data, n_items, n_users), None, work)
 
     def _recompute(self, state: _State, codes: npt.NDArray[np.int8]) -> None:
         """Recompute in place the lists ``_update_items`` could not prove (``codes > 0``)."""

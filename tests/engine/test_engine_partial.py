@@ -233,8 +233,8 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
     rows = UserItemMatrix(indptr, indices, new_values, len(users), 15)
     np.testing.assert_array_equal(dense(rows), new[users])
     np.testing.assert_array_equal(dense(rows.with_data(old_values)), dense(old)[users])
-    t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new = kernels._split_changes(
-        indptr, indices, old_values, new_values, 15, 1 + seed % 3
+    t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new, change = (
+        kernels._split_changes(indptr, indices, old_values, new_values, 15, 1 + seed % 3)
     )
     moving = np.any(new[users] != dense(old)[users], axis=1)[:, None]  # other rows: left out
     t = dense(UserItemMatrix(t_indptr, t_rows, t_new, 15, len(users)))
@@ -249,7 +249,6 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
         users,
     )  # fmt: skip
     np.testing.assert_array_equal(dense(UserItemMatrix(*item_users, 15, 40)), new.T)
-    change = kernels._work_change(indptr, indices, old_values, new_values, 15)
     after = UserItemMatrix(*merged[:3], 40, 15)
     np.testing.assert_array_equal(
         kernels._item_work(old.indptr, old.indices, 15) + change,
