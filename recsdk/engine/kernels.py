@@ -1004,9 +1004,10 @@ def _update_items(  # type: ignore[no-untyped-def]
     float32) and no decreasing ``d``. ``old_*`` are the fitted lists (read only; fewer rows
     when items were added), ``d_*`` the items' self-products before and after. The changed
     users' rows, old and new values: ``c_*`` (all entries), ``g_*`` (only the entries whose
-    value changed) and ``t_*`` (the transpose of ``c_*``: for each item, the changed rows
-    holding it). ``xt_*`` is the new item x user matrix (sorted user lists, ``n_users``
-    columns) and ``work[i]`` the accumulations a recomputation of item ``i`` takes.
+    value changed) and ``t_*`` (for each item, the rows holding it among those where some
+    value changed, with its old and new value). ``xt_*`` is the new item x user matrix
+    (sorted user lists, ``n_users`` columns) and ``work[i]`` the accumulations a
+    recomputation of item ``i`` takes.
 
     Stored entries keep exact co-occurrences. Any other candidate is bounded: an untouched
     one by the stored cut, a touched one by the largest old co-occurrence the cut allows
