@@ -551,6 +551,17 @@ def _sort_best(best_s, best_j, best_a, n):  # type: ignore[no-untyped-def]
 
 
 @_jit()
+def _positive_column_sums(indices, data, n_cols):  # type: ignore[no-untyped-def]
+    """Per column, the sum of the positive values (in float64, in storage order)."""
+    out = np.zeros(n_cols, dtype=np.float64)
+    for p in range(indices.shape[0]):
+        value = data[p]
+        if value > 0:
+            out[indices[p]] += value
+    return out
+
+
+@_jit()
 def _item_work(u_indptr, u_indices, n_items):  # type: ignore[no-untyped-def]
     """Accumulations each item needs: the summed lengths of its users' rows."""
     work = np.zeros(n_items, dtype=np.int64)
