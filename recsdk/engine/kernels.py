@@ -79,6 +79,11 @@ _COSINE = 1
 _JACCARD = 2
 _LIFT = 3
 
+# The fit's selection: a sample of this many candidates per kept one sets a score floor,
+# taken only for lists this many times longer than the sample.
+_SAMPLE_PER_KEPT = 8
+_FLOOR_MIN_SAMPLES = 16
+
 
 # --------------------------------------------------------------------------- sparse building
 
@@ -345,7 +350,8 @@ def _topk_items(  # type: ignore[no-untyped-def]
     the caller's. The lists of
     ``todo[t]`` go to output row ``slots[t]``. For item ``i`` the
     kernel accumulates ``acc[j] = sum_u x[u, i] * x[u, j]`` in a dense per-chunk buffer,
-    scores every touched ``j != i`` and keeps the best ``capacity + 1`` in a heap.
+    scores every touched ``j != i``, sets aside those a sampled floor cannot rule out and
+    selects the best ``capacity + 1`` of them.
 
     Returns ``(neighbours, scores, cooc, cut_score, cut_item)``: neighbours ``-1`` where an
     item has fewer candidates; ``cut_*`` is the best candidate not kept (``-inf``/``-1``
@@ -362,16 +368,14 @@ def _topk_items(  # type: ignore[no-untyped-def]
     # Product measures without shrinkage or support: the score is acc * f_i * g_j, exactly
     # what _similarity computes for them.
     simple = measure != _JACCARD and shrink <= 0.0 and min_support <= 0.0
+    keep = capacity + 1
     for chunk in prange(n_chunks):
         acc = np.zeros(n_items, dtype=np.float32)
         touched = np.empty(n_items, dtype=np.int32)
-        heap_s = np.empty(capacity + 1, dtype=np.float64)
-        heap_i = np.empty(capacity + 1, dtype=np.int32)
-        heap_a = np.empty(capacity + 1, dtype=np.float32)
-        cand_s = np.empty(n_items, dtype=np.float64)
-        cand_j = np.empty(n_items, dtype=np.int32)
-        cand_a = np.empty(n_items, dtype=np.float32)
-        sample = np.empty(8 * (capacity + 1), dtype=np.float64)
+        best_s = np.empty(n_items, dtype=np.float64)
+        best_j = np.empty(n_items, dtype=np.int32)
+        best_a = np.empty(n_items, dtype=np.float32)
+        sample = np.empty(_SAMPLE_PER_KEPT * keep, dtype=np.float64)
         for t in range(chunk, n_todo, n_chunks):
             i = todo[t]
             # Items touching much of the catalog: branch-free accumulation, then a scan.
@@ -380,33 +384,67 @@ def _topk_items(  # type: ignore[no-untyped-def]
                 u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, i, binary, dense,
                 acc, touched,
             )  # fmt: skip
-            n_cand = _score_touched(
-                acc, touched, n_items if dense else n_touched, dense, i, diag, f, g, simple,
-                measure, shrink, min_support, cand_s, cand_j, cand_a,
+            n_scan = n_items if dense else n_touched
+            floor = _sampled_floor(
+                acc, touched, n_scan, dense, i, diag, f, g, simple, measure, shrink,
+                min_support, keep, sample,
             )  # fmt: skip
-            floor = _floor(cand_s, n_cand, capacity + 1, sample)
-            size = 0
-            for q in range(n_cand):
-                sc = cand_s[q]
-                if sc < floor or (size > capacity and sc < heap_s[0]):
-                    continue  # cheap rejections; ties go through the full comparison
-                size = _heap_push(
-                    heap_s, heap_i, heap_a, size, capacity + 1, sc, labels[cand_j[q]], cand_a[q]
-                )
-            _emit(
-                heap_s, heap_i, heap_a, size, capacity, slots[t], out_idx, out_score, out_acc,
+            n_best = _collect(
+                acc, touched, n_scan, dense, i, diag, f, g, simple, measure, shrink,
+                min_support, floor, labels, best_s, best_j, best_a,
+            )  # fmt: skip
+            if n_best > keep:
+                _select_best(best_s, best_j, best_a, n_best, keep)
+                n_best = keep
+            _sort_best(best_s, best_j, best_a, n_best)
+            _write_row(
+                best_s, best_j, best_a, n_best, capacity, slots[t], out_idx, out_score, out_acc,
                 cut_score, cut_item,
             )  # fmt: skip
     return out_idx, out_score, out_acc, cut_score, cut_item
 
 
+@_jit(inline=True)
+def _score(a, i, j, d_i, f_i, diag, g, simple, measure, shrink, min_support):  # type: ignore[no-untyped-def]
+    """Item ``i``'s score for ``j`` from their co-occurrence ``a``; ``-inf``: no candidate."""
+    if a == 0.0 or j == i:
+        return -np.inf
+    if simple:
+        return a * f_i * g[j]
+    return _similarity(a, d_i, diag[j], f_i, g[j], measure, shrink, min_support)
+
+
 @_jit()
-def _score_touched(  # type: ignore[no-untyped-def]
-    acc, touched, n_scan, dense, i, diag, f, g, simple, measure, shrink, min_support,
-    cand_s, cand_j, cand_a,
+def _sampled_floor(  # type: ignore[no-untyped-def]
+    acc, touched, n_scan, dense, i, diag, f, g, simple, measure, shrink, min_support, keep,
+    sample,
 ):  # fmt: skip
-    """Score item ``i``'s accumulated candidates into ``cand_*``, zeroing ``acc``; the count."""
-    n_cand = 0
+    """A score below which none of item ``i``'s best ``keep`` candidates can be.
+
+    The ``keep``-th best of any subset is at most the ``keep``-th best of all: the scores of
+    an evenly spread sample of the touched items give a floor that sets most candidates
+    aside unseen. Short lists get no floor (``-inf``): sampling would cost more than it saves.
+    """
+    m = sample.shape[0]
+    if n_scan <= _FLOOR_MIN_SAMPLES * m:
+        return -np.inf
+    d_i = diag[i]
+    f_i = f[i]
+    for s in range(m):
+        q = (s * n_scan) // m
+        j = q if dense else touched[q]
+        sample[s] = _score(acc[j], i, j, d_i, f_i, diag, g, simple, measure, shrink, min_support)
+    return _kth_largest(sample, m, keep)
+
+
+@_jit()
+def _collect(  # type: ignore[no-untyped-def]
+    acc, touched, n_scan, dense, i, diag, f, g, simple, measure, shrink, min_support, floor,
+    labels, best_s, best_j, best_a,
+):  # fmt: skip
+    """Zero ``acc`` and put item ``i``'s candidates scoring at least ``floor`` (with their
+    caller's index and co-occurrence) into ``best_*``; return how many."""
+    n_best = 0
     d_i = diag[i]
     f_i = f[i]
     for q in range(n_scan):
@@ -415,34 +453,112 @@ def _score_touched(  # type: ignore[no-untyped-def]
         if a == 0.0:
             continue
         acc[j] = 0.0
-        if j == i:
-            continue
-        if simple:
-            sc = a * f_i * g[j]
-        else:
-            sc = _similarity(a, d_i, diag[j], f_i, g[j], measure, shrink, min_support)
-            if sc == -np.inf:
-                continue
-        cand_s[n_cand] = sc
-        cand_j[n_cand] = j
-        cand_a[n_cand] = a
-        n_cand += 1
-    return n_cand
+        sc = _score(a, i, j, d_i, f_i, diag, g, simple, measure, shrink, min_support)
+        # Branch-free: always write the slot, keep it only when it may be among the best.
+        best_s[n_best] = sc
+        best_j[n_best] = labels[j]
+        best_a[n_best] = a
+        n_best += (sc >= floor) & (sc != -np.inf)
+    return n_best
 
 
 @_jit()
-def _floor(scores, n, keep, sample):  # type: ignore[no-untyped-def]
-    """A score below which none of the best ``keep`` of ``scores[:n]`` can be.
+def _kth_largest(values, n, k):  # type: ignore[no-untyped-def]
+    """The ``k``-th largest of ``values[:n]`` (``k >= 1``), reordering them in place."""
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        pivot = _median_of_three(values, lo, hi)
+        store = lo
+        for p in range(lo, hi):
+            if values[p] > pivot:
+                values[p], values[store] = values[store], values[p]
+                store += 1
+        values[store], values[hi] = values[hi], values[store]
+        if store == k - 1:
+            return values[store]
+        if store > k - 1:
+            hi = store - 1
+        else:
+            lo = store + 1
+    return values[lo]
 
-    The ``keep``-th best of any subset is at most the ``keep``-th best of all: an evenly
-    spread sample gives a floor that rejects most candidates before the heap sees them.
-    """
-    if n <= sample.shape[0]:
-        return -np.inf
-    m = sample.shape[0]
-    for s in range(m):
-        sample[s] = scores[(s * n) // m]
-    return np.partition(sample, m - keep)[m - keep]
+
+@_jit(inline=True)
+def _median_of_three(values, lo, hi):  # type: ignore[no-untyped-def]
+    """Order ``values[lo]``, ``[mid]`` and ``[hi]`` so that the median is at ``hi``; return it."""
+    mid = (lo + hi) // 2
+    if values[mid] > values[lo]:
+        values[mid], values[lo] = values[lo], values[mid]
+    if values[hi] > values[lo]:
+        values[hi], values[lo] = values[lo], values[hi]
+    if values[mid] > values[hi]:
+        values[mid], values[hi] = values[hi], values[mid]
+    return values[hi]
+
+
+@_jit()
+def _select_best(best_s, best_j, best_a, n, k):  # type: ignore[no-untyped-def]
+    """Reorder ``best_*[:n]`` so that the ``k`` best candidates come first, in any order."""
+    lo = 0
+    hi = n - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        # The median of three ends up at ``hi`` and is the pivot.
+        if _better(best_s[mid], best_j[mid], best_s[lo], best_j[lo]):
+            _swap(best_s, best_j, best_a, mid, lo)
+        if _better(best_s[hi], best_j[hi], best_s[lo], best_j[lo]):
+            _swap(best_s, best_j, best_a, hi, lo)
+        if _better(best_s[mid], best_j[mid], best_s[hi], best_j[hi]):
+            _swap(best_s, best_j, best_a, mid, hi)
+        pivot_s = best_s[hi]
+        pivot_j = best_j[hi]
+        store = lo
+        for p in range(lo, hi):
+            if _better(best_s[p], best_j[p], pivot_s, pivot_j):
+                _swap(best_s, best_j, best_a, p, store)
+                store += 1
+        _swap(best_s, best_j, best_a, store, hi)
+        if store == k or store == k - 1:
+            return
+        if store > k:
+            hi = store - 1
+        else:
+            lo = store + 1
+
+
+@_jit(inline=True)
+def _swap(best_s, best_j, best_a, p, q):  # type: ignore[no-untyped-def]
+    best_s[p], best_s[q] = best_s[q], best_s[p]
+    best_j[p], best_j[q] = best_j[q], best_j[p]
+    best_a[p], best_a[q] = best_a[q], best_a[p]
+
+
+@_jit()
+def _sort_best(best_s, best_j, best_a, n):  # type: ignore[no-untyped-def]
+    """Sort ``best_*[:n]`` best first (insertion sort: ``n`` is at most ``capacity + 1``)."""
+    for c in range(1, n):
+        score, item, payload = best_s[c], best_j[c], best_a[c]
+        p = c
+        while p > 0 and _better(score, item, best_s[p - 1], best_j[p - 1]):
+            best_s[p] = best_s[p - 1]
+            best_j[p] = best_j[p - 1]
+            best_a[p] = best_a[p - 1]
+            p -= 1
+        best_s[p] = score
+        best_j[p] = item
+        best_a[p] = payload
+
+
+@_jit()
+def _positive_column_sums(indices, data, n_cols):  # type: ignore[no-untyped-def]
+    """Per column, the sum of the positive values (in float64, in storage order)."""
+    out = np.zeros(n_cols, dtype=np.float64)
+    for p in range(indices.shape[0]):
+        value = data[p]
+        if value > 0:
+            out[indices[p]] += value
+    return out
 
 
 @_jit()
@@ -495,20 +611,18 @@ def _accumulate(  # type: ignore[no-untyped-def]
 
 
 @_jit()
-def _emit(  # type: ignore[no-untyped-def]
-    heap_s, heap_i, heap_a, size, capacity, t, out_idx, out_score, out_acc, cut_score, cut_item
-):
-    """Write the heap best first into row ``t``; the entry past ``capacity`` becomes the cut."""
-    order = _heap_sorted(heap_s, heap_i, size)
+def _write_row(  # type: ignore[no-untyped-def]
+    best_s, best_j, best_a, size, capacity, row, out_idx, out_score, out_acc, cut_score, cut_item
+):  # fmt: skip
+    """Write sorted candidates into ``row``; the one past ``capacity`` becomes the cut."""
     for c in range(size):
-        pos = order[c]
         if c < capacity:
-            out_idx[t, c] = heap_i[pos]
-            out_score[t, c] = heap_s[pos]
-            out_acc[t, c] = heap_a[pos]
+            out_idx[row, c] = best_j[c]
+            out_score[row, c] = best_s[c]
+            out_acc[row, c] = best_a[c]
         else:
-            cut_score[t] = heap_s[pos]
-            cut_item[t] = heap_i[pos]
+            cut_score[row] = best_s[c]
+            cut_item[row] = best_j[c]
 
 
 # --------------------------------------------------------------------------- scoring

@@ -446,8 +446,8 @@ def reference_time(interactions: Any, weighting: Weighting) -> float | None:
 
 def column_sums(m: UserItemMatrix) -> npt.NDArray[np.float64]:
     """Per item: the sum of its positive weights (a matrix's stand-in for the trend)."""
-    positive = np.maximum(m.data, np.float32(0)).astype(np.float64)
-    return np.bincount(m.indices, weights=positive, minlength=m.n_items).astype(np.float64)
+    sums: npt.NDArray[np.float64] = kernels._positive_column_sums(m.indices, m.data, m.n_items)
+    return sums
 
 
 def trend_prior(
