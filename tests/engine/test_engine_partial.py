@@ -226,7 +226,7 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
         old.indptr, old.indices, old.data, old.data, add.indptr, add.indices, add.data,
         add.data, False,
     )  # fmt: skip
-    new = dense(UserItemMatrix(*merged[:3], 40, 15))
+    new = dense(UserItemMatrix(merged[0], merged[1], merged[2], 40, 15))
     np.testing.assert_array_equal(new, dense(old) + dense(add))
     users = np.flatnonzero(np.diff(add.indptr) > 0).astype(np.int32)
     indptr, indices, new_values, old_values = merged[4:]
@@ -248,8 +248,9 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
         xt.indptr[:-1], xt.indptr[1:], xt.indices, xt.data, t_indptr, t_rows, t_old, t_new,
         users,
     )  # fmt: skip
-    np.testing.assert_array_equal(dense(UserItemMatrix(*item_users, 15, 40)), new.T)
-    after = UserItemMatrix(*merged[:3], 40, 15)
+    t_items, t_users, t_values = item_users
+    np.testing.assert_array_equal(dense(UserItemMatrix(t_items, t_users, t_values, 15, 40)), new.T)
+    after = UserItemMatrix(merged[0], merged[1], merged[2], 40, 15)
     np.testing.assert_array_equal(
         kernels._item_work(old.indptr, old.indices, 15) + change,
         kernels._item_work(after.indptr, after.indices, 15),
@@ -268,7 +269,7 @@ def test_merge_csr_sums(with_extra: bool) -> None:
     expected = np.zeros((35, 20))
     expected[:30] = dense(a)
     expected += dense(b)
-    np.testing.assert_array_equal(dense(UserItemMatrix(*out[:3], 35, 20)), expected)
+    np.testing.assert_array_equal(dense(UserItemMatrix(out[0], out[1], out[2], 35, 20)), expected)
     if with_extra:
         np.testing.assert_array_equal(
             dense(UserItemMatrix(out[0], out[1], out[3], 35, 20)), 2 * expected
@@ -284,7 +285,8 @@ def test_exact_cooccurrence_both_ways(binary: bool) -> None:
     x = dense(random_matrix(rng, 300, 12, 0.3, max_value=1 if binary else 3))
     x[:297, 0] = 0  # item 0: three users, looked up in the others' lists
     x[297:, 0] = 1
-    m = UserItemMatrix.from_coo(*np.nonzero(x), x[np.nonzero(x)], n_users=300, n_items=12)
+    rows, cols = np.nonzero(x)
+    m = UserItemMatrix.from_coo(rows, cols, x[rows, cols], n_users=300, n_items=12)
     xt = m.transpose()
     users = np.zeros((300 + 63) // 64, dtype=np.uint64)
     users_of = np.full(1, -1, dtype=np.int64)
