@@ -811,7 +811,8 @@ class ItemSimilarity:
         return config
 
     def warmup(self) -> ItemSimilarity:
-        """Compile (or load from numba's cache) every kernel, off the request path."""
+        """Compile (or load from numba's cache) every kernel, off the request path: those of
+        fitting, scoring and :meth:`partial_fit`."""
         tiny = ItemSimilarity(
             measure=self.measure, n_neighbors=2, binary=self.binary, weighting=self.weighting
         )
@@ -820,6 +821,8 @@ class ItemSimilarity:
         tiny.fit(UserItemMatrix.from_coo(users, items, n_users=3, n_items=3))
         tiny.similar_items(0, 2)
         tiny.recommend_all(k=2)
+        # A new user and a new item: partial_fit's incremental kernels (refresh() runs them).
+        tiny.partial_fit(UserItemMatrix.from_coo([1, 3], [0, 3], n_users=4, n_items=4))
         return self
 
 
