@@ -536,7 +536,7 @@ def _swap(best_s, best_j, best_a, p, q):  # type: ignore[no-untyped-def]
 
 @_jit()
 def _sort_best(best_s, best_j, best_a, n):  # type: ignore[no-untyped-def]
-    """Sort ``best_*[:n]`` best first (insertion sort: ``n`` is at most ``capacity + 1``)."""
+    """Sort ``best_*[:n]`` best first (insertion sort: ``n`` is about a list's length)."""
     for c in range(1, n):
         score, item, payload = best_s[c], best_j[c], best_a[c]
         p = c
@@ -1319,19 +1319,7 @@ def _rescore_stored(  # type: ignore[no-untyped-def]
             top_i[size] = j
             top_a[size] = a32
             size += 1
-    for t in range(1, size):
-        s = top_s[t]
-        j = top_i[t]
-        a32 = top_a[t]
-        pos = t
-        while pos > 0 and _better(s, j, top_s[pos - 1], top_i[pos - 1]):
-            top_s[pos] = top_s[pos - 1]
-            top_i[pos] = top_i[pos - 1]
-            top_a[pos] = top_a[pos - 1]
-            pos -= 1
-        top_s[pos] = s
-        top_i[pos] = j
-        top_a[pos] = a32
+    _sort_best(top_s, top_i, top_a, size)
     return size
 
 
