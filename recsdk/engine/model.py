@@ -224,7 +224,8 @@ class ItemSimilarity:
             cooc=found[2],
             cut_score=found[3],
             cut_item=found[4],
-            item_users=item_users,
+            # Only partial_fit's incremental path reads it again: others need not keep it.
+            item_users=item_users if self._incremental() else None,
             integral=True if self._binary_input() else None,
             positive=x.nnz == plain.nnz,
         )
