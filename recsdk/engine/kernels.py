@@ -464,23 +464,35 @@ def _collect(  # type: ignore[no-untyped-def]
 
 @_jit()
 def _kth_largest(values, n, k):  # type: ignore[no-untyped-def]
-    """The ``k``-th largest of ``values[:n]`` (``k >= 1``), reordering them in place."""
+    """The ``k``-th largest of ``values[:n]`` (``k >= 1``), reordering them in place.
+
+    A three-way partition keeps many equal values (common among 0/1 scores) linear.
+    """
     lo = 0
     hi = n - 1
     while lo < hi:
         pivot = _median_of_three(values, lo, hi)
-        store = lo
-        for p in range(lo, hi):
-            if values[p] > pivot:
-                values[p], values[store] = values[store], values[p]
-                store += 1
-        values[store], values[hi] = values[hi], values[store]
-        if store == k - 1:
-            return values[store]
-        if store > k - 1:
-            hi = store - 1
+        # Invariant: values[lo:above] > pivot == values[above:p], values[below + 1 : hi + 1] < pivot
+        above = lo
+        p = lo
+        below = hi
+        while p <= below:
+            value = values[p]
+            if value > pivot:
+                values[p], values[above] = values[above], value
+                above += 1
+                p += 1
+            elif value < pivot:
+                values[p], values[below] = values[below], value
+                below -= 1
+            else:
+                p += 1
+        if k - 1 < above:
+            hi = above - 1
+        elif k - 1 > below:
+            lo = below + 1
         else:
-            lo = store + 1
+            return pivot
     return values[lo]
 
 

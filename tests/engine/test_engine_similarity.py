@@ -183,3 +183,18 @@ def test_csr_building_sums_duplicates() -> None:
     assert m.data.tolist() == [4, 2, 5, 6, 4]
     t = m.transpose()
     np.testing.assert_array_equal(dense(t), dense(m).T)
+
+
+@given(
+    values=st.lists(st.sampled_from([-np.inf, 0.0, 0.25, 0.5, 1.0]), min_size=1, max_size=60),
+    data=st.data(),
+)
+@settings(max_examples=200, deadline=None)
+def test_kth_largest_with_many_equal_values(values: list[float], data: st.DataObject) -> None:
+    """The sampled floor's selection: numpy's answer, however many values are equal."""
+    k = data.draw(st.integers(1, len(values)))
+    array = np.array([*values, 9.0], dtype=np.float64)  # a value past n stays untouched
+    expected = np.sort(array[:-1])[::-1][k - 1]
+    assert kernels._kth_largest(array, len(values), k) == expected
+    assert sorted(array[:-1]) == sorted(values)
+    assert array[-1] == 9.0
