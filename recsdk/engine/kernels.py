@@ -550,16 +550,21 @@ def _swap(best_s, best_j, best_a, p, q):  # type: ignore[no-untyped-def]
 def _sort_best(best_s, best_j, best_a, n):  # type: ignore[no-untyped-def]
     """Sort ``best_*[:n]`` best first (insertion sort: ``n`` is about a list's length)."""
     for c in range(1, n):
-        score, item, payload = best_s[c], best_j[c], best_a[c]
-        p = c
-        while p > 0 and _better(score, item, best_s[p - 1], best_j[p - 1]):
-            best_s[p] = best_s[p - 1]
-            best_j[p] = best_j[p - 1]
-            best_a[p] = best_a[p - 1]
-            p -= 1
-        best_s[p] = score
-        best_j[p] = item
-        best_a[p] = payload
+        _sift_in(best_s, best_j, best_a, c, best_s[c], best_j[c], best_a[c])
+
+
+@_jit(inline=True)
+def _sift_in(top_s, top_i, top_a, pos, score, item, payload):  # type: ignore[no-untyped-def]
+    """Place a candidate into the best-first ``top_*[:pos]``, moving worse ones one slot on
+    (slot ``pos`` is free)."""
+    while pos > 0 and _better(score, item, top_s[pos - 1], top_i[pos - 1]):
+        top_s[pos] = top_s[pos - 1]
+        top_i[pos] = top_i[pos - 1]
+        top_a[pos] = top_a[pos - 1]
+        pos -= 1
+    top_s[pos] = score
+    top_i[pos] = item
+    top_a[pos] = payload
 
 
 @_jit()
@@ -1582,13 +1587,5 @@ def _insert_sorted(top_s, top_i, top_a, size, limit, score, item, payload):  # t
         if not _better(score, item, top_s[size - 1], top_i[size - 1]):
             return size
         size -= 1
-    pos = size
-    while pos > 0 and _better(score, item, top_s[pos - 1], top_i[pos - 1]):
-        top_s[pos] = top_s[pos - 1]
-        top_i[pos] = top_i[pos - 1]
-        top_a[pos] = top_a[pos - 1]
-        pos -= 1
-    top_s[pos] = score
-    top_i[pos] = item
-    top_a[pos] = payload
+    _sift_in(top_s, top_i, top_a, size, score, item, payload)
     return size + 1
