@@ -1,6 +1,6 @@
 """The collector's framework-free core: a request's body -> events -> the store -> the answer.
 
-Front ends (plain WSGI, Flask, Django) turn their framework's request into a
+Front ends (plain WSGI, ASGI, Flask, Django) turn their framework's request into a
 :class:`Request`, call :meth:`Collector.handle` and send back the :class:`Response`. Nothing a
 client sends makes the collector answer 500: bad input gets a 4xx that says what is wrong,
 and a batch's valid events are stored even when some of its events are invalid.
@@ -47,7 +47,7 @@ from recsdk.errors import InvalidEvent, NotFitted
 from recsdk.events import MAX_JSON_BYTES, new_event_id, parse_timestamp
 from recsdk.store import EventStore
 
-__all__ = ["Collector", "CollectorConfig", "Request", "Response"]
+__all__ = ["Collector", "CollectorConfig", "Prefix", "Request", "Response"]
 
 log = logging.getLogger("recsdk.collector")
 
@@ -152,6 +152,30 @@ class Response:
     def json(cls, status: int, payload: Any, headers: Sequence[tuple[str, str]] = ()) -> Response:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return cls(status, body, (("Content-Type", "application/json"), *headers))
+
+    @classmethod
+    def not_found(cls, path: str) -> Response:
+        return cls.json(404, {"error": f"no such endpoint: {path[:100]}"})
+
+
+def _mount_point(prefix: str) -> str:
+    stripped = prefix.strip("/")
+    return "/" + stripped if stripped else ""
+
+
+@attrs.frozen
+class Prefix:
+    """Where a front end that routes for itself (WSGI, ASGI) serves the collector."""
+
+    base: str = attrs.field(converter=_mount_point)
+    """``"/recsdk"`` from ``"recsdk/"``; ``""`` serves at the root."""
+
+    def relative(self, path: str) -> str | None:
+        """``path`` below the prefix (``"/recsdk/events"`` -> ``"/events"``); ``None`` for
+        a path outside it."""
+        if self.base and not (path == self.base or path.startswith(self.base + "/")):
+            return None
+        return path[len(self.base) :] or "/"
 
 
 class _BadRequest(Exception):
@@ -266,7 +290,7 @@ class Collector:
             if request.method == "OPTIONS":
                 return self._preflight(request, "GET, OPTIONS")
             return self._serve_list(request, path)
-        raise _BadRequest(404, f"no such endpoint: {path[:100]}")
+        return Response.not_found(path)
 
     @staticmethod
     def _check_method(request: Request, method: str, hint: str) -> None:

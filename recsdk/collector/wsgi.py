@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from recsdk.collector.core import Collector, CollectorConfig, Request, Response
+from recsdk.collector.core import Collector, CollectorConfig, Prefix, Request, Response
 from recsdk.collector.reads import ListSource
 from recsdk.store import EventStore
 
@@ -58,14 +58,15 @@ def wsgi_app(
         when ``store`` is a Collector.
     """
     collector = store if isinstance(store, Collector) else Collector(store, config, recommender)
-    base = "/" + prefix.strip("/") if prefix.strip("/") else ""
+    mount = Prefix(prefix)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = _path(environ)
-        if base and not (path == base or path.startswith(base + "/")):
-            response = Response.json(404, {"error": f"no such endpoint: {path[:100]}"})
+        relative = mount.relative(path)
+        if relative is None:
+            response = Response.not_found(path)
         else:
-            response = collector.handle(_request(environ, path[len(base) :], collector.config))
+            response = collector.handle(_request(environ, relative, collector.config))
         headers = [*response.headers, ("Content-Length", str(len(response.body)))]
         reason = _REASONS.get(response.status, "")
         start_response(f"{response.status} {reason}".rstrip(), headers)
@@ -95,7 +96,7 @@ def _request(environ: dict[str, Any], path: str, config: CollectorConfig) -> Req
     method = str(environ.get("REQUEST_METHOD", "GET")).upper()
     body = _read_body(environ, config.max_body_bytes) if method == "POST" else b""
     query = str(environ.get("QUERY_STRING") or "")
-    return Request(method, path or "/", headers, body, environ.get("REMOTE_ADDR"), query)
+    return Request(method, path, headers, body, environ.get("REMOTE_ADDR"), query)
 
 
 def _read_body(environ: dict[str, Any], limit: int) -> bytes:
