@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recsdk import EventStore, Recommender
+from recsdk import EventStore, Recommender, Tracker
 from recsdk.collector import Collector, CollectorConfig, asgi_app
 
 APPS = Path(__file__).parent / "apps"
@@ -43,14 +43,15 @@ def database(tmp_path: Path) -> Path:
     return tmp_path / "recsdk.db"
 
 
-def uvicorn(app: str, database: Path) -> Iterator[str]:
+def uvicorn(app: str, database: Path, workers: int = 1) -> Iterator[str]:
     """Serve ``app`` (module ``tests/apps/fastapi_app``) with uvicorn; yield its base URL."""
     port = free_port()
     env = {**os.environ, "RECSDK_TEST_DATABASE_URL": f"sqlite:///{database}"}
     env["PYTHONPATH"] = str(APPS)
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", f"fastapi_app:{app}", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "info", "--no-access-log", "--lifespan", "on"],
+         "--port", str(port), "--log-level", "info", "--no-access-log", "--lifespan", "on",
+         "--workers", str(workers)],
         env=env,
         stderr=subprocess.PIPE,
         text=True,
@@ -137,6 +138,29 @@ def test_served_alone_under_its_prefix(database: Path) -> None:
         assert httpx.post(f"{base}/events", json={"batch": [EVENT]}).status_code == 404
         script = httpx.get(f"{base}/recsdk/recsdk.js")
         assert script.headers["content-type"] == "application/javascript; charset=utf-8"
+
+
+def test_trackers_in_threads_through_two_workers_store_every_event_once(database: Path) -> None:
+    for base in uvicorn("collector", database, workers=2):
+        trackers = [Tracker(f"{base}/recsdk", "wk_asgi", batch_size=50) for _ in range(4)]
+
+        def send(tracker: Tracker, thread: int) -> None:
+            for n in range(500):
+                tracker.track("view", user_id=f"u{thread}", item_id=f"sku-{n % 37}")
+
+        threads = [
+            threading.Thread(target=send, args=(tracker, t)) for t, tracker in enumerate(trackers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for tracker in trackers:
+            assert tracker.shutdown(timeout=60)
+            assert tracker.stats()["sent"] == 500, tracker.stats()
+    with EventStore(f"sqlite:///{database}") as store:
+        assert store.counts().events == 2000
+        assert len(store.history("u3", limit=1000)) == 500
 
 
 # -- the protocol, in-process --------------------------------------------------------------
