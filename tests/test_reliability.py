@@ -1,5 +1,6 @@
-"""Nothing lost, nothing stored twice: real gunicorn servers killed and restarted, faults
-injected by a proxy, preforked workers that exit. Bounded in time; loopback only.
+"""Nothing lost, nothing stored twice: real gunicorn (WSGI) and uvicorn (ASGI) servers killed
+and restarted, faults injected by a proxy, preforked workers that exit. Bounded in time;
+loopback only.
 """
 
 from __future__ import annotations
@@ -37,13 +38,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class Gunicorn:
-    """A gunicorn server in a subprocess, which the test can kill and start again."""
+class AppServer:
+    """A server in a subprocess, which the test can kill and start again: gunicorn for a WSGI
+    app, uvicorn for an ASGI one (``module:attribute`` in tests/apps)."""
 
-    def __init__(self, app: str, env: dict[str, str], workers: int = 2) -> None:
+    def __init__(
+        self, app: str, env: dict[str, str], workers: int = 2, kind: str = "gunicorn"
+    ) -> None:
         self.app = app
         self.env = {**os.environ, **env, "PYTHONPATH": str(APPS)}
         self.workers = workers
+        self.kind = kind
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -51,13 +56,20 @@ class Gunicorn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        if self.kind == "uvicorn":
+            return [sys.executable, "-m", "uvicorn", self.app, "--host", "127.0.0.1",
+                    "--port", str(self.port), "--workers", str(self.workers),
+                    "--log-level", "warning"]  # fmt: skip
+        return [str(GUNICORN), "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
+                "--graceful-timeout", "20", "--log-level", "warning", self.app]  # fmt: skip
+
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [str(GUNICORN), "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
-             "--graceful-timeout", "20", "--log-level", "warning", self.app],
+            self.command(),
             env=self.env,
             start_new_session=True,  # its own process group: a kill takes the workers too
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -65,7 +77,7 @@ class Gunicorn:
                 return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError("gunicorn did not start")
+        raise RuntimeError(f"{self.kind} did not start")
 
     def kill(self) -> None:
         """Stop the server and its workers for good, whatever state they are in."""
@@ -85,7 +97,7 @@ class Gunicorn:
 class FaultyProxy:
     """Forwards to the collector, but answers some requests with faults instead."""
 
-    def __init__(self, target: Gunicorn, stall: float, seed: int = 7) -> None:
+    def __init__(self, target: AppServer, stall: float, seed: int = 7) -> None:
         self.target = target
         self.stall = stall
         self.random = random.Random(seed)
@@ -142,7 +154,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 def test_kills_restarts_and_faults_lose_nothing(database_url: str) -> None:
     EventStore(database_url).close()  # the tables exist before the workers start
-    server = Gunicorn("collector_app:app", {"RECSDK_TEST_DATABASE_URL": database_url})
+    server = AppServer("collector_app:app", {"RECSDK_TEST_DATABASE_URL": database_url})
     server.start()
     try:
         _send_through_faults(server, database_url)
@@ -150,34 +162,49 @@ def test_kills_restarts_and_faults_lose_nothing(database_url: str) -> None:
         server.kill()
 
 
-def _send_through_faults(server: Gunicorn, database_url: str) -> None:
+def test_the_asgi_collector_too(tmp_path: Path) -> None:
+    database_url = f"sqlite:///{tmp_path / 'reliability.db'}"
+    EventStore(database_url).close()
+    env = {"RECSDK_TEST_DATABASE_URL": database_url}
+    server = AppServer("collector_app:asgi", env, kind="uvicorn")
+    server.start()
+    try:
+        _send_through_faults(server, database_url)
+    finally:
+        server.kill()
+
+
+def _send_through_faults(server: AppServer, database_url: str) -> None:
     # PostgreSQL takes longer per batch than SQLite: give its requests more time, or
     # abandoned attempts still holding their rows would make every retry time out too.
     timeout = 1.0 if database_url.startswith("sqlite") else 5.0
     proxy = FaultyProxy(server, stall=timeout + 0.5)
-    per_thread, threads = 25_000, 4
-    with serve_wsgi(proxy) as proxy_url:
-        tracker = Tracker(
-            f"{proxy_url}/recsdk", KEY, max_queue=per_thread * threads, timeout=timeout,
-            max_retries=1000, batch_size=500,
-        )  # fmt: skip
+    try:
+        per_thread, threads = 25_000, 4
+        with serve_wsgi(proxy) as proxy_url:
+            tracker = Tracker(
+                f"{proxy_url}/recsdk", KEY, max_queue=per_thread * threads, timeout=timeout,
+                max_retries=1000, batch_size=500,
+            )  # fmt: skip
 
-        def send(thread: int) -> None:
-            for i in range(per_thread):
-                tracker.track("view", user_id=f"user-{i % 500}", item_id=f"sku-{thread}-{i}")
+            def send(thread: int) -> None:
+                for i in range(per_thread):
+                    tracker.track("view", user_id=f"user-{i % 500}", item_id=f"sku-{thread}-{i}")
 
-        senders = [threading.Thread(target=send, args=(t,)) for t in range(threads)]
-        for sender in senders:
-            sender.start()
-        for _ in range(2):  # twice: kill the server mid-stream, start it again
-            time.sleep(2.0)
-            server.stop(signal.SIGKILL)
-            time.sleep(1.0)
-            server.start()
-        for sender in senders:
-            sender.join()
-        assert tracker.flush(timeout=300), tracker.stats()
-        tracker.shutdown()
+            senders = [threading.Thread(target=send, args=(t,)) for t in range(threads)]
+            for sender in senders:
+                sender.start()
+            for _ in range(2):  # twice: kill the server mid-stream, start it again
+                time.sleep(2.0)
+                server.stop(signal.SIGKILL)
+                time.sleep(1.0)
+                server.start()
+            for sender in senders:
+                sender.join()
+            assert tracker.flush(timeout=300), tracker.stats()
+            tracker.shutdown()
+    finally:
+        proxy.client.close()  # its connections to the collector
     stats = tracker.stats()
     print(f"\ntracker {stats}\nproxy faults {proxy.faults}")
     with EventStore(database_url) as store:
@@ -194,7 +221,7 @@ def test_preforked_workers_that_exit_lose_nothing(tmp_path: Path) -> None:
     with EventStore(f"sqlite:///{tmp_path / 'shop.db'}") as store:
         collector = wsgi_app(store, config=CollectorConfig(write_keys=[KEY], rate_limit=None))
         with serve_wsgi(collector) as collector_url:
-            shop = Gunicorn(
+            shop = AppServer(
                 "tracking_app:app", {"RECSDK_TEST_COLLECTOR": f"{collector_url}/recsdk"}, workers=3
             )
             shop.start()
