@@ -339,6 +339,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
     shrink,
     min_support,
     binary,
+    row_constant,
     n_chunks,
 ):
     """Top ``capacity`` neighbours of each item in ``todo``, plus the best one left out.
@@ -381,8 +382,8 @@ def _topk_items(  # type: ignore[no-untyped-def]
             # Items touching much of the catalog: branch-free accumulation, then a scan.
             dense = 2 * work[i] > n_items
             n_touched = _accumulate(
-                u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, i, binary, dense,
-                acc, touched,
+                u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, i, binary,
+                row_constant, dense, acc, touched,
             )  # fmt: skip
             n_scan = n_items if dense else n_touched
             floor = _sampled_floor(
@@ -578,6 +579,30 @@ def _positive_column_sums(indices, data, n_cols):  # type: ignore[no-untyped-def
     return out
 
 
+@_jit(parallel=True)
+def _bm25_values(indptr, data, idf, norm, k1):  # type: ignore[no-untyped-def]
+    """BM25 weights (:func:`recsdk.engine.matrix.bm25_weight`) of a CSR matrix's values, from
+    each row's ``idf`` and length ``norm``; computed in float64, stored in float32."""
+    out = np.empty(data.shape[0], dtype=np.float32)
+    for r in prange(indptr.shape[0] - 1):
+        for q in range(indptr[r], indptr[r + 1]):
+            x = np.float64(data[q])
+            out[q] = idf[r] * x * (k1 + 1.0) / (x + norm[r])
+    return out
+
+
+@_jit(parallel=True)
+def _tfidf_values(indptr, data, idf):  # type: ignore[no-untyped-def]
+    """TF-IDF weights (:func:`recsdk.engine.matrix.tfidf_weight`): the float32 square root
+    of each value (negatives as 0) times its row's ``idf``, stored in float32."""
+    out = np.empty(data.shape[0], dtype=np.float32)
+    for r in prange(indptr.shape[0] - 1):
+        for q in range(indptr[r], indptr[r + 1]):
+            root = np.sqrt(max(data[q], np.float32(0.0)))
+            out[q] = np.float64(root) * idf[r]
+    return out
+
+
 @_jit()
 def _item_work(u_indptr, u_indices, n_items):  # type: ignore[no-untyped-def]
     """Accumulations each item needs: the summed lengths of its users' rows."""
@@ -591,11 +616,15 @@ def _item_work(u_indptr, u_indices, n_items):  # type: ignore[no-untyped-def]
 
 @_jit()
 def _accumulate(  # type: ignore[no-untyped-def]
-    u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, i, binary, dense, acc, touched
-):
+    u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, i, binary, row_constant, dense,
+    acc, touched,
+):  # fmt: skip
     """Add item ``i``'s co-occurrences into ``acc`` (all zero on entry, values positive).
 
-    Unless ``dense``, list the touched items in ``touched``; return how many.
+    ``binary``: every value is 1 (then ``u_data`` is not read); ``row_constant``: each user's
+    row holds one value (BM25 or TF-IDF weights of 0/1 input), so that one product per user
+    serves the whole row, as it would entry by entry. Unless ``dense``, list the touched
+    items in ``touched``; return how many.
     """
     n_touched = 0
     first, last = i_indptr[i], i_indptr[i + 1]
@@ -608,23 +637,48 @@ def _accumulate(  # type: ignore[no-untyped-def]
         u = i_indices[p]
         lo = u_indptr[u]
         hi = u_indptr[u + 1]
-        if dense and binary:
-            for q in range(lo, hi):
-                acc[u_indices[q]] += 1.0
+        if binary or row_constant:
+            w = np.float32(1.0)
+            if not binary and hi > lo:
+                w = i_data[p] * u_data[lo]
+            if dense:
+                for q in range(lo, hi):
+                    acc[u_indices[q]] += w
+            else:
+                for q in range(lo, hi):
+                    # Branch-free: always write the slot, advance only on a first touch.
+                    j = u_indices[q]
+                    a = acc[j]
+                    touched[n_touched] = j
+                    n_touched += a == 0.0
+                    acc[j] = a + w
         elif dense:
             w = i_data[p]
             for q in range(lo, hi):
                 acc[u_indices[q]] += w * u_data[q]
         else:
-            w = np.float32(1.0) if binary else i_data[p]
+            w = i_data[p]
             for q in range(lo, hi):
-                # Branch-free: always write the slot, advance only on a first touch.
                 j = u_indices[q]
                 a = acc[j]
                 touched[n_touched] = j
                 n_touched += a == 0.0
-                acc[j] = a + w * (np.float32(1.0) if binary else u_data[q])
+                acc[j] = a + w * u_data[q]
     return n_touched
+
+
+@_jit(parallel=True)
+def _rows_constant(indptr, data):  # type: ignore[no-untyped-def]
+    """Whether each row of a CSR matrix holds a single value (:func:`_accumulate`)."""
+    n_rows = indptr.shape[0] - 1
+    varied = np.zeros(n_rows, dtype=np.bool_)
+    for r in prange(n_rows):
+        lo = indptr[r]
+        for q in range(lo + 1, indptr[r + 1]):
+            if data[q] != data[lo]:
+                varied[r] = True
+                break
+    return not varied.any()
 
 
 @_jit()

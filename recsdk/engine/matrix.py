@@ -564,19 +564,18 @@ def bm25_weight(matrix: UserItemMatrix, k1: float = 1.2, b: float = 0.75) -> Use
     lengths = matrix.row_lengths().astype(np.float64)
     active = lengths[lengths > 0]
     average = float(active.mean()) if len(active) else 1.0
-    idf = np.log(matrix.n_items / (1.0 + lengths)) + 1.0
-    idf = np.maximum(idf, 1e-3)
     norm = k1 * (1.0 - b + b * lengths / average)
-    x = matrix.data.astype(np.float64)
-    per_entry_norm = np.repeat(norm, matrix.row_lengths())
-    per_entry_idf = np.repeat(idf, matrix.row_lengths())
-    weighted = per_entry_idf * x * (k1 + 1.0) / (x + per_entry_norm)
-    return matrix.with_data(weighted.astype(np.float32))
+    values = kernels._bm25_values(matrix.indptr, matrix.data, _user_idf(matrix), norm, k1)
+    return matrix.with_data(values)
 
 
 def tfidf_weight(matrix: UserItemMatrix) -> UserItemMatrix:
     """TF-IDF weights: ``sqrt(x) * idf(user)``, ``idf = log(n_items / (1 + len)) + 1``."""
+    return matrix.with_data(kernels._tfidf_values(matrix.indptr, matrix.data, _user_idf(matrix)))
+
+
+def _user_idf(matrix: UserItemMatrix) -> npt.NDArray[np.float64]:
+    """Per user, ``log(n_items / (1 + len)) + 1``, at least 0.001: heavy users weigh less."""
     lengths = matrix.row_lengths().astype(np.float64)
-    idf = np.maximum(np.log(matrix.n_items / (1.0 + lengths)) + 1.0, 1e-3)
-    weighted = np.sqrt(np.maximum(matrix.data, 0)) * np.repeat(idf, matrix.row_lengths())
-    return matrix.with_data(weighted.astype(np.float32))
+    idf: npt.NDArray[np.float64] = np.maximum(np.log(matrix.n_items / (1.0 + lengths)) + 1.0, 1e-3)
+    return idf

@@ -260,11 +260,13 @@ class ItemSimilarity:
         internal_todo = internal[todo]
         order = np.argsort(internal_todo, kind="stable").astype(np.int64)
         measure, alpha, shrink, support = self._kernel_args()
+        binary = self._binary_input()
+        row_constant = not binary and bool(kernels._rows_constant(xr.indptr, xr.data))
         found = kernels._topk_items(
             xr.indptr, xr.indices, xr.data, xt.indptr, xt.indices, xt.data, diag[labels],
             item_users.work[labels], labels, internal_todo[order], order,
-            self.n_neighbors + self.margin, measure, alpha, shrink, support,
-            self._binary_input(), _n_chunks(len(todo)),
+            self.n_neighbors + self.margin, measure, alpha, shrink, support, binary,
+            row_constant, _n_chunks(len(todo)),
         )  # fmt: skip
         return found, item_users
 

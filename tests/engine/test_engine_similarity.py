@@ -78,13 +78,17 @@ def test_random_matrices(
 
 
 @pytest.mark.parametrize("measure", ["bm25", "tfidf"])
-def test_weighted_cosines(measure: str) -> None:
-    """bm25/tfidf: cosine over re-weighted data (float sums: compare with a tolerance)."""
+@pytest.mark.parametrize("binary", [True, False])
+def test_weighted_cosines(measure: str, binary: bool) -> None:
+    """bm25/tfidf: cosine over re-weighted data (float sums: compare with a tolerance). With
+    0/1 input every user's row holds one weight: the kernel's one-product-per-row path."""
     from recsdk.engine import matrix
 
     rng = np.random.default_rng(3)
     m = random_matrix(rng, 60, 30, 0.2, max_value=2)
-    model = _fit(m, measure=measure, n_neighbors=6, binary=False)
+    model = _fit(m, measure=measure, n_neighbors=6, binary=binary)
+    if binary:
+        m = m.with_data(np.ones(m.nnz, dtype=np.float32))
     weighted = matrix.bm25_weight(m) if measure == "bm25" else matrix.tfidf_weight(m)
     s = similarity_matrix(dense(weighted), "cosine", 0.0, 0.0, 0.0)
     state = model._state
@@ -94,6 +98,44 @@ def test_weighted_cosines(measure: str) -> None:
         expected = np.sort(s[i][np.isfinite(s[i])])[::-1][: len(got)]
         np.testing.assert_allclose(state.scores[i][: len(got)], expected, rtol=1e-5)
         np.testing.assert_allclose(s[i, got], expected, rtol=1e-5)
+
+
+def test_bm25_and_tfidf_weights_follow_their_formulas() -> None:
+    from recsdk.engine import matrix
+
+    rng = np.random.default_rng(11)
+    m = random_matrix(rng, 50, 20, 0.2, max_value=4)  # some users have no items
+    x = dense(m)
+    lengths = (x > 0).sum(axis=1).astype(np.float64)
+    idf = np.maximum(np.log(20 / (1.0 + lengths)) + 1.0, 1e-3)
+    norm = 1.2 * (1.0 - 0.75 + 0.75 * lengths / lengths[lengths > 0].mean())
+    bm25 = np.zeros_like(x)
+    tfidf = np.zeros_like(x)
+    for u, i in zip(*np.nonzero(x), strict=True):
+        bm25[u, i] = np.float32(idf[u] * x[u, i] * 2.2 / (x[u, i] + norm[u]))
+        tfidf[u, i] = np.float32(np.float64(np.sqrt(np.float32(x[u, i]))) * idf[u])
+    np.testing.assert_array_equal(dense(matrix.bm25_weight(m)), bm25)
+    np.testing.assert_array_equal(dense(matrix.tfidf_weight(m)), tfidf)
+
+
+def test_one_product_per_row_equals_one_per_entry() -> None:
+    """The kernel's path for rows of one value gives the general path's lists, bit for bit."""
+    from recsdk.engine import matrix
+
+    rng = np.random.default_rng(12)
+    m = random_matrix(rng, 120, 40, 0.15)
+    m = matrix.bm25_weight(m.with_data(np.ones(m.nnz, dtype=np.float32)))
+    assert kernels._rows_constant(m.indptr, m.data)
+    assert not kernels._rows_constant(m.indptr, np.arange(m.nnz, dtype=np.float32))
+    mt = m.transpose()
+    diag = np.bincount(m.indices, weights=m.data.astype(np.float64) ** 2, minlength=40)
+    labels = np.arange(40, dtype=np.int32)
+    work = kernels._item_work(m.indptr, m.indices, 40)
+    args = (m.indptr, m.indices, m.data, mt.indptr, mt.indices, mt.data, diag, work, labels)
+    rest = (labels, np.arange(40, dtype=np.int64), 6, kernels._COSINE, 0.0, 0.0, 0.0, False)
+    runs = [kernels._topk_items(*args, *rest, row_constant, 4) for row_constant in (False, True)]
+    for general, per_row in zip(*runs, strict=True):
+        np.testing.assert_array_equal(general, per_row)
 
 
 def test_never_the_item_itself_and_ties_by_index() -> None:
@@ -153,6 +195,7 @@ def test_deterministic_whatever_the_chunking() -> None:
             0.0,
             0.0,
             True,
+            False,
             chunks,
         )
         for chunks in (1, 3, 16)
