@@ -155,10 +155,12 @@ class Response:
 
     @classmethod
     def not_found(cls, path: str) -> Response:
+        """The answer for a path that is no endpoint."""
         return cls.json(404, {"error": f"no such endpoint: {path[:100]}"})
 
 
 def _mount_point(prefix: str) -> str:
+    """``"/recsdk"`` from ``"recsdk/"`` or ``"/recsdk"``; ``""`` for the root."""
     stripped = prefix.strip("/")
     return "/" + stripped if stripped else ""
 
