@@ -9,7 +9,8 @@ Run: ``python benchmarks/bench_collector.py`` (``--events``, ``--senders``, ``--
    plain table with the store's pragmas; no validation, no dedupe, no index). The same
    sender processes post the same batches of 100 events (httpx, keep-alive) to each; the
    figure is the best of ``--repeat`` runs. After each run the store must hold exactly the
-   events sent.
+   events sent. The same collector as an ASGI app under uvicorn (2 workers) runs beside
+   them, for FastAPI shops.
 2. ``track()`` latency in the calling thread: a ``recsdk.Tracker`` pointed at the real
    collector, each call timed with ``perf_counter_ns``, beside a bare
    ``queue.Queue.put_nowait`` of a dict and a bare ``recsdk.Event(...)``; then a flush, and
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
@@ -53,6 +54,7 @@ from collector_apps import WRITE_KEY  # noqa: E402
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 BATCH = 100
 RECSDK_APP = "collector_apps:recsdk_collector()"
+RECSDK_ASGI_APP = "collector_apps:recsdk_collector_asgi"
 REFERENCE_APP = "collector_apps:reference_endpoint()"
 
 # ---------------------------------------------------------------------------- servers
@@ -68,13 +70,28 @@ def free_port() -> int:
 def gunicorn(app: str, database: Path, workers: int = 2) -> Iterator[str]:
     """Serve ``app`` from benchmarks/ on a free port; yield its base URL."""
     port = free_port()
+    command = [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{port}",
+               "--log-level", "warning", app]  # fmt: skip
+    with serving(command, port, database) as url:
+        yield url
+
+
+@contextmanager
+def uvicorn(factory: str, database: Path, workers: int = 2) -> Iterator[str]:
+    """Serve the ASGI app ``factory`` makes, from benchmarks/, on a free port."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--workers", str(workers),
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+               "--no-access-log"]  # fmt: skip
+    with serving(command, port, database) as url:
+        yield url
+
+
+@contextmanager
+def serving(command: list[str], port: int, database: Path) -> Iterator[str]:
+    """Run ``command`` (a server of an app in benchmarks/) until the block ends."""
     env = {**os.environ, "RECSDK_BENCH_DATABASE": str(database), "PYTHONPATH": str(HERE)}
-    process = subprocess.Popen(
-        [str(GUNICORN), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", app],
-        env=env,
-        start_new_session=True,
-    )  # fmt: skip
+    process = subprocess.Popen(command, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process)
@@ -92,7 +109,7 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
             return
         except httpx.HTTPError:
             time.sleep(0.1)
-    raise RuntimeError(f"gunicorn did not start at {url}")
+    raise RuntimeError(f"the server did not start at {url}")
 
 
 # ---------------------------------------------------------------------------- the load
@@ -169,9 +186,25 @@ def load(url: str, bodies: list[bytes], senders: int) -> float:
 
 
 def run_recsdk(folder: Path, bodies: list[bytes], senders: int, n_events: int) -> float:
+    return _run_collector(folder, lambda db: gunicorn(RECSDK_APP, db), bodies, senders, n_events)
+
+
+def run_recsdk_asgi(folder: Path, bodies: list[bytes], senders: int, n_events: int) -> float:
+    return _run_collector(
+        folder, lambda db: uvicorn(RECSDK_ASGI_APP, db), bodies, senders, n_events
+    )
+
+
+def _run_collector(
+    folder: Path,
+    serve: Callable[[Path], AbstractContextManager[str]],
+    bodies: list[bytes],
+    senders: int,
+    n_events: int,
+) -> float:
     database = folder / f"recsdk-{time.monotonic_ns()}.db"
     EventStore(f"sqlite:///{database}").close()  # the tables exist before the workers start
-    with gunicorn(RECSDK_APP, database) as url:
+    with serve(database) as url:
         seconds = load(url + "/recsdk/events", bodies, senders)
     with EventStore(f"sqlite:///{database}") as store:
         stored = store.counts().events
@@ -196,7 +229,11 @@ def compare_throughput(n_events: int, senders: int, repeat: int) -> None:
         f"\n1. {n_events:,} events in batches of {BATCH} over HTTP on loopback, gunicorn 2 sync "
         f"workers, {senders} sender processes, SQLite (best of {repeat}, in turns)"
     )
-    runners = {"recsdk collector": run_recsdk, "reference endpoint": run_reference}
+    runners = {
+        "recsdk collector": run_recsdk,
+        "reference endpoint": run_reference,
+        "recsdk ASGI": run_recsdk_asgi,
+    }
     best = dict.fromkeys(runners, float("inf"))
     with tempfile.TemporaryDirectory() as tmp:
         for attempt in range(repeat):
@@ -210,6 +247,8 @@ def compare_throughput(n_events: int, senders: int, repeat: int) -> None:
     print(f"  recsdk collector (validate, enrich, dedupe, store)  {rate(n_events, collector)}")
     print(f"  reference (parse JSON + executemany, nothing else)  {rate(n_events, reference)}")
     print(f"  collector / reference: {reference / collector:.2f}x   (target: >= 0.8x)")
+    asgi = best["recsdk ASGI"]
+    print(f"  the same collector as ASGI, uvicorn 2 workers       {rate(n_events, asgi)}")
 
 
 def rate(count: int, seconds: float) -> str:

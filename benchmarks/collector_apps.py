@@ -1,7 +1,9 @@
-"""The two WSGI apps bench_collector.py serves with gunicorn: recsdk's collector and a reference.
+"""The apps bench_collector.py serves: recsdk's collector and a reference (WSGI, gunicorn), and
+recsdk's collector as an ASGI app (uvicorn).
 
-Both are app factories (``gunicorn "collector_apps:recsdk_collector()"``) that read their
-SQLite file from ``RECSDK_BENCH_DATABASE``. The reference is the least an endpoint can do:
+All are app factories (``gunicorn "collector_apps:recsdk_collector()"``, ``uvicorn --factory
+collector_apps:recsdk_collector_asgi``) that read their SQLite file from
+``RECSDK_BENCH_DATABASE``. The reference is the least an endpoint can do:
 parse the JSON body and ``executemany`` the events into a plain table, with the pragmas the
 event store uses (WAL, synchronous=NORMAL, 16 KiB pages, a 32 MiB cache), and no
 validation, enrichment, deduplication or index.
@@ -37,6 +39,15 @@ def recsdk_collector() -> WSGIApp:
 
     config = CollectorConfig(write_keys=[WRITE_KEY], rate_limit=None)
     return wsgi_app(EventStore(f"sqlite:///{database_path()}"), config=config)
+
+
+def recsdk_collector_asgi() -> Any:
+    """The same collector as an ASGI application."""
+    from recsdk import EventStore
+    from recsdk.collector import CollectorConfig, asgi_app
+
+    config = CollectorConfig(write_keys=[WRITE_KEY], rate_limit=None)
+    return asgi_app(EventStore(f"sqlite:///{database_path()}"), config=config)
 
 
 def connect_reference(path: str) -> sqlite3.Connection:
