@@ -75,6 +75,9 @@ def product_page(item_id: str) -> str:
 
 @app.post("/checkout")
 def checkout(user_id: str, item_id: str, order_id: str) -> dict[str, bool]:
+    # This app holds the store, so it writes the event at once (a few milliseconds, in
+    # FastAPI's thread pool). An app whose collector runs elsewhere would use
+    # recsdk.AsyncTracker, which sends in the background.
     rec.track("purchase", user_id=user_id, item_id=item_id, order_id=order_id, quantity=1)
     return {"ok": True}
 
