@@ -99,6 +99,13 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
 def serve_wsgi(app: Callable[..., Any]) -> Iterator[str]:
     """Serve a WSGI app on a free port of 127.0.0.1 in a thread; yield its base URL."""

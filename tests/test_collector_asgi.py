@@ -8,7 +8,6 @@ import gzip
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from conftest import free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,12 +30,6 @@ from recsdk.collector import Collector, CollectorConfig, asgi_app
 APPS = Path(__file__).parent / "apps"
 KEY = {"Authorization": "Bearer wk_asgi"}
 EVENT = {"type": "view", "user_id": "u1", "item_id": "sku-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

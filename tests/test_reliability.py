@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import serve_wsgi
+from conftest import free_port, serve_wsgi
 
 from recsdk import EventStore
 from recsdk.collector import CollectorConfig, wsgi_app
@@ -30,12 +29,6 @@ pytestmark = pytest.mark.timeout(600)
 KEY = "wk_reliability"
 APPS = Path(__file__).parent / "apps"
 GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class AppServer:

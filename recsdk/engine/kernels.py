@@ -157,14 +157,7 @@ def _transpose(indptr, indices, data, n_cols, n_chunks):  # type: ignore[no-unty
     for c in prange(n_chunks):
         for p in range(indptr[bounds[c]], indptr[bounds[c + 1]]):
             counts[c, indices[p]] += 1
-    t_indptr = np.zeros(n_cols + 1, dtype=np.int64)
-    for col in range(n_cols):
-        total = t_indptr[col]
-        for c in range(n_chunks):
-            here = counts[c, col]
-            counts[c, col] = total  # becomes this range's next slot in the column
-            total += here
-        t_indptr[col + 1] = total
+    t_indptr = _column_slots(counts)
     t_indices = np.empty(nnz, dtype=np.int32)
     t_data = np.empty(nnz, dtype=np.float32)
     for c in prange(n_chunks):
@@ -177,6 +170,22 @@ def _transpose(indptr, indices, data, n_cols, n_chunks):  # type: ignore[no-unty
                 t_data[q] = data[p]
                 fill[col] = q + 1
     return t_indptr, t_indices, t_data
+
+
+@_jit()
+def _column_slots(counts):  # type: ignore[no-untyped-def]
+    """Offsets of a transpose's rows from the column counts of each range of source rows
+    (``counts[c, col]``), which become in place where range ``c`` writes next in ``col``."""
+    n_chunks, n_cols = counts.shape
+    t_indptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for col in range(n_cols):
+        total = t_indptr[col]
+        for c in range(n_chunks):
+            here = counts[c, col]
+            counts[c, col] = total
+            total += here
+        t_indptr[col + 1] = total
+    return t_indptr
 
 
 @_jit(parallel=True)
@@ -1019,17 +1028,8 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
                 work[c, indices[q]] += (n_new if new[q] > 0.0 else 0) - (
                     n_old if old[q] > 0.0 else 0
                 )
-    work_change = np.zeros(n_items, dtype=np.int64)
-    t_indptr = np.zeros(n_items + 1, dtype=np.int64)
-    for j in range(n_items):
-        for c in range(n_chunks):
-            work_change[j] += work[c, j]
-        total = t_indptr[j]
-        for c in range(n_chunks):
-            here = counts[c, j]
-            counts[c, j] = total  # becomes this range's next slot in the column
-            total += here
-        t_indptr[j + 1] = total
+    work_change = work.sum(axis=0)
+    t_indptr = _column_slots(counts)
     t_rows = np.empty(t_indptr[n_items], dtype=np.int32)
     t_old = np.empty(t_indptr[n_items], dtype=np.float32)
     t_new = np.empty(t_indptr[n_items], dtype=np.float32)
