@@ -79,10 +79,19 @@ _COSINE = 1
 _JACCARD = 2
 _LIFT = 3
 
-# The fit's selection: a sample of this many candidates per kept one sets a score floor,
-# taken only for lists this many times longer than the sample.
+# The fit's selection: a sample of this many candidates per kept one sets a score floor
+# for lists this many times longer than the sample; a shorter list samples this share of
+# itself, if that is at least twice what is kept.
 _SAMPLE_PER_KEPT = 8
 _FLOOR_MIN_SAMPLES = 16
+_SHORT_LIST_SHARE = 4
+
+# The accumulation prefetches the row offsets of the user this many entries on, and the
+# first entries of the row of the user this many entries on (int32: 16 to a cache line).
+_PREFETCH_OFFSETS_AHEAD = 24
+_PREFETCH_ROWS_AHEAD = 12
+_PREFETCH_ROW_ENTRIES = 48
+_ENTRIES_PER_LINE = 16
 
 
 # --------------------------------------------------------------------------- sparse building
@@ -142,13 +151,15 @@ def _sort_merge_segment(indices, data, lo, hi):  # type: ignore[no-untyped-def]
 
 
 @_jit(parallel=True)
-def _transpose(indptr, indices, data, n_cols, n_chunks):  # type: ignore[no-untyped-def]
-    """CSR of the transpose (rows become columns), column indices sorted.
+def _transpose(indptr, indices, data, new_row, n_chunks):  # type: ignore[no-untyped-def]
+    """CSR of the transpose (rows become columns, column ``j`` becomes row ``new_row[j]``),
+    column indices sorted.
 
     Rows are split into ``n_chunks`` ranges; each range counts its columns, so that every
     range knows where its entries go and all ranges fill the output at once, in row order.
     """
     n_rows = indptr.shape[0] - 1
+    n_cols = new_row.shape[0]
     nnz = indices.shape[0]
     bounds = np.empty(n_chunks + 1, dtype=np.int64)
     for c in range(n_chunks + 1):
@@ -156,7 +167,7 @@ def _transpose(indptr, indices, data, n_cols, n_chunks):  # type: ignore[no-unty
     counts = np.zeros((n_chunks, n_cols), dtype=np.int64)
     for c in prange(n_chunks):
         for p in range(indptr[bounds[c]], indptr[bounds[c + 1]]):
-            counts[c, indices[p]] += 1
+            counts[c, new_row[indices[p]]] += 1
     t_indptr = _column_slots(counts)
     t_indices = np.empty(nnz, dtype=np.int32)
     t_data = np.empty(nnz, dtype=np.float32)
@@ -164,7 +175,7 @@ def _transpose(indptr, indices, data, n_cols, n_chunks):  # type: ignore[no-unty
         fill = counts[c]
         for r in range(bounds[c], bounds[c + 1]):
             for p in range(indptr[r], indptr[r + 1]):
-                col = indices[p]
+                col = new_row[indices[p]]
                 q = fill[col]
                 t_indices[q] = r
                 t_data[q] = data[p]
@@ -186,34 +197,6 @@ def _column_slots(counts):  # type: ignore[no-untyped-def]
             total += here
         t_indptr[col + 1] = total
     return t_indptr
-
-
-@_jit(parallel=True)
-def _relabel_columns(indptr, indices, data, new_label):  # type: ignore[no-untyped-def]
-    """The same CSR matrix with column ``j`` renamed ``new_label[j]``, each row re-sorted."""
-    n_rows = indptr.shape[0] - 1
-    out_indices = np.empty_like(indices)
-    out_data = np.empty_like(data)
-    for r in prange(n_rows):
-        lo = indptr[r]
-        hi = indptr[r + 1]
-        if hi - lo > 12:
-            labels = new_label[indices[lo:hi]]
-            order = np.argsort(labels)
-            out_indices[lo:hi] = labels[order]
-            out_data[lo:hi] = data[lo:hi][order]
-            continue
-        for p in range(lo, hi):  # insertion sort: most rows are short
-            label = new_label[indices[p]]
-            value = data[p]
-            q = p
-            while q > lo and out_indices[q - 1] > label:
-                out_indices[q] = out_indices[q - 1]
-                out_data[q] = out_data[q - 1]
-                q -= 1
-            out_indices[q] = label
-            out_data[q] = value
-    return out_indices, out_data
 
 
 # --------------------------------------------------------------------------- ranking helpers
@@ -385,7 +368,8 @@ def _topk_items(  # type: ignore[no-untyped-def]
         best_s = np.empty(n_items, dtype=np.float64)
         best_j = np.empty(n_items, dtype=np.int32)
         best_a = np.empty(n_items, dtype=np.float32)
-        sample = np.empty(_SAMPLE_PER_KEPT * keep, dtype=np.float64)
+        longest_sample = _SAMPLE_PER_KEPT * _FLOOR_MIN_SAMPLES * keep // _SHORT_LIST_SHARE
+        sample = np.empty(max(longest_sample, _SAMPLE_PER_KEPT * keep), dtype=np.float64)
         for t in range(chunk, n_todo, n_chunks):
             i = todo[t]
             # Items touching much of the catalog: branch-free accumulation, then a scan.
@@ -433,11 +417,13 @@ def _sampled_floor(  # type: ignore[no-untyped-def]
 
     The ``keep``-th best of any subset is at most the ``keep``-th best of all: the scores of
     an evenly spread sample of the touched items give a floor that sets most candidates
-    aside unseen. Short lists get no floor (``-inf``): sampling would cost more than it saves.
+    aside unseen. Lists too short to sample get no floor (``-inf``).
     """
-    m = sample.shape[0]
+    m = _SAMPLE_PER_KEPT * keep
     if n_scan <= _FLOOR_MIN_SAMPLES * m:
-        return -np.inf
+        m = n_scan // _SHORT_LIST_SHARE
+        if m < 2 * keep:
+            return -np.inf
     d_i = diag[i]
     f_i = f[i]
     for s in range(m):
@@ -638,11 +624,11 @@ def _accumulate(  # type: ignore[no-untyped-def]
     n_touched = 0
     first, last = i_indptr[i], i_indptr[i + 1]
     for p in range(first, last):
-        # Two steps ahead: the offsets of a row eight users on, the row of one four users on.
-        if p + 8 < last:
-            _prefetch(u_indptr, i_indices[p + 8])
-        if p + 4 < last:
-            _prefetch(u_indices, u_indptr[i_indices[p + 4]])
+        # Two steps ahead: the offsets of a row far on, the first lines of a row nearer on.
+        if p + _PREFETCH_OFFSETS_AHEAD < last:
+            _prefetch(u_indptr, i_indices[p + _PREFETCH_OFFSETS_AHEAD])
+        if p + _PREFETCH_ROWS_AHEAD < last:
+            _prefetch_row(u_indptr, u_indices, u_data, i_indices[p + _PREFETCH_ROWS_AHEAD], binary)
         u = i_indices[p]
         lo = u_indptr[u]
         hi = u_indptr[u + 1]
@@ -674,6 +660,17 @@ def _accumulate(  # type: ignore[no-untyped-def]
                 n_touched += a == 0.0
                 acc[j] = a + w * u_data[q]
     return n_touched
+
+
+@_jit(inline=True)
+def _prefetch_row(u_indptr, u_indices, u_data, u, binary):  # type: ignore[no-untyped-def]
+    """Prefetch the first cache lines of user ``u``'s row (and its first value)."""
+    start = u_indptr[u]
+    stop = min(u_indptr[u + 1], start + _PREFETCH_ROW_ENTRIES)
+    for q in range(start, stop, _ENTRIES_PER_LINE):
+        _prefetch(u_indices, q)
+    if not binary:
+        _prefetch(u_data, start)
 
 
 @_jit(parallel=True)

@@ -77,6 +77,24 @@ def test_random_matrices(
     _check_exact(model, dense(m), k)
 
 
+@pytest.mark.parametrize("measure", ["cosine", "jaccard", "lift"])
+@pytest.mark.parametrize(("k", "max_value"), [(1, 1), (3, 3)])
+@pytest.mark.parametrize(
+    ("n_users", "n_items", "density"),
+    [(300, 500, 0.08), (400, 1500, 0.02)],
+    ids=["scanning-every-item", "scanning-touched-items"],
+)
+def test_lists_long_enough_for_sampled_floors(
+    measure: str, k: int, max_value: int, n_users: int, n_items: int, density: float
+) -> None:
+    """Lists many times longer than what is kept: the kernel sets most candidates aside by
+    sampled score floors (a sample of the list, or of a quarter of it), with many ties."""
+    rng = np.random.default_rng(k)
+    m = random_matrix(rng, n_users, n_items, density, max_value=max_value)
+    model = _fit(m, measure=measure, n_neighbors=k, margin=0, binary=max_value == 1)
+    _check_exact(model, dense(m), k)
+
+
 @pytest.mark.parametrize("measure", ["bm25", "tfidf"])
 @pytest.mark.parametrize("binary", [True, False])
 def test_weighted_cosines(measure: str, binary: bool) -> None:
@@ -153,18 +171,21 @@ def test_never_the_item_itself_and_ties_by_index() -> None:
 @pytest.mark.parametrize("chunks", [1, 2, 7, 200])
 def test_transpose_whatever_the_chunking(chunks: int) -> None:
     m = random_matrix(np.random.default_rng(chunks), 60, 30, 0.2, max_value=5)
-    indptr, indices, data = kernels._transpose(m.indptr, m.indices, m.data, 30, chunks)
+    same = np.arange(30, dtype=np.int32)
+    indptr, indices, data = kernels._transpose(m.indptr, m.indices, m.data, same, chunks)
     t = UserItemMatrix(indptr, indices, data, 30, 60)
     np.testing.assert_array_equal(dense(t), dense(m).T)
     for row in range(30):
         assert np.all(np.diff(t.row(row)[0]) > 0)
 
 
-def test_relabeled_renames_items_and_keeps_rows_sorted() -> None:
+def test_transposing_back_renames_items_and_keeps_rows_sorted() -> None:
     rng = np.random.default_rng(9)
-    m = random_matrix(rng, 40, 50, 0.5, max_value=4)  # rows long enough for both sorts
+    m = random_matrix(rng, 40, 50, 0.5, max_value=4)
     new_label = rng.permutation(50).astype(np.int32)
-    r = m.relabeled(new_label)
+    t = m.transpose(new_label)
+    np.testing.assert_array_equal(dense(t)[new_label], dense(m).T)
+    r = t.transpose()
     np.testing.assert_array_equal(dense(r)[:, new_label], dense(m))
     for user in range(40):
         assert np.all(np.diff(r.row(user)[0]) > 0)
