@@ -73,6 +73,14 @@ else:
         return types.void(array, index), _prefetch_codegen
 
 
+@_jit(inline=True)
+def _index(value):  # type: ignore[no-untyped-def]
+    """``value`` as an unsigned index: numba then skips the negative-index wraparound it
+    adds to every signed look-up, about a tenth of the fit's hottest loops. Keep such
+    indices out of arithmetic with signed values (numba would mix them in float64)."""
+    return np.uintp(value)
+
+
 # Measure codes shared with recsdk.engine.model.
 _COOCCURRENCE = 0
 _COSINE = 1
@@ -440,11 +448,11 @@ def _collect(  # type: ignore[no-untyped-def]
 ):  # fmt: skip
     """Zero ``acc`` and put item ``i``'s candidates scoring at least ``floor`` (with their
     caller's index and co-occurrence) into ``best_*``; return how many."""
-    n_best = 0
+    n_best = _index(0)
     d_i = diag[i]
     f_i = f[i]
-    for q in range(n_scan):
-        j = q if dense else touched[q]
+    for q in range(_index(n_scan)):
+        j = q if dense else _index(touched[q])
         a = acc[j]
         if a == 0.0:
             continue
@@ -454,8 +462,8 @@ def _collect(  # type: ignore[no-untyped-def]
         best_s[n_best] = sc
         best_j[n_best] = labels[j]
         best_a[n_best] = a
-        n_best += (sc >= floor) & (sc != -np.inf)
-    return n_best
+        n_best += _index((sc >= floor) & (sc != -np.inf))
+    return np.intp(n_best)
 
 
 @_jit()
@@ -621,7 +629,7 @@ def _accumulate(  # type: ignore[no-untyped-def]
     serves the whole row, as it would entry by entry. Unless ``dense``, list the touched
     items in ``touched``; return how many.
     """
-    n_touched = 0
+    n_touched = _index(0)
     first, last = i_indptr[i], i_indptr[i + 1]
     for p in range(first, last):
         # Two steps ahead: the offsets of a row far on, the first lines of a row nearer on.
@@ -630,36 +638,36 @@ def _accumulate(  # type: ignore[no-untyped-def]
         if p + _PREFETCH_ROWS_AHEAD < last:
             _prefetch_row(u_indptr, u_indices, u_data, i_indices[p + _PREFETCH_ROWS_AHEAD], binary)
         u = i_indices[p]
-        lo = u_indptr[u]
-        hi = u_indptr[u + 1]
+        lo = _index(u_indptr[u])
+        hi = _index(u_indptr[u + 1])
         if binary or row_constant:
             w = np.float32(1.0)
             if not binary and hi > lo:
                 w = i_data[p] * u_data[lo]
             if dense:
                 for q in range(lo, hi):
-                    acc[u_indices[q]] += w
+                    acc[_index(u_indices[q])] += w
             else:
                 for q in range(lo, hi):
                     # Branch-free: always write the slot, advance only on a first touch.
-                    j = u_indices[q]
+                    j = _index(u_indices[q])
                     a = acc[j]
                     touched[n_touched] = j
-                    n_touched += a == 0.0
+                    n_touched += _index(a == 0.0)
                     acc[j] = a + w
         elif dense:
             w = i_data[p]
             for q in range(lo, hi):
-                acc[u_indices[q]] += w * u_data[q]
+                acc[_index(u_indices[q])] += w * u_data[q]
         else:
             w = i_data[p]
             for q in range(lo, hi):
-                j = u_indices[q]
+                j = _index(u_indices[q])
                 a = acc[j]
                 touched[n_touched] = j
-                n_touched += a == 0.0
+                n_touched += _index(a == 0.0)
                 acc[j] = a + w * u_data[q]
-    return n_touched
+    return np.intp(n_touched)
 
 
 @_jit(inline=True)
