@@ -101,6 +101,9 @@ _PREFETCH_ROWS_AHEAD = 12
 _PREFETCH_ROW_ENTRIES = 48
 _ENTRIES_PER_LINE = 16
 
+# Relabelling sorts rows up to this long by insertion (most rows), longer ones by argsort.
+_RELABEL_INSERTION_MAX = 64
+
 
 # --------------------------------------------------------------------------- sparse building
 
@@ -205,6 +208,34 @@ def _column_slots(counts):  # type: ignore[no-untyped-def]
             total += here
         t_indptr[col + 1] = total
     return t_indptr
+
+
+@_jit(parallel=True)
+def _relabel_columns(indptr, indices, data, new_label):  # type: ignore[no-untyped-def]
+    """The same CSR matrix with column ``j`` renamed ``new_label[j]``, each row re-sorted."""
+    n_rows = indptr.shape[0] - 1
+    out_indices = np.empty_like(indices)
+    out_data = np.empty_like(data)
+    for r in prange(n_rows):
+        lo = indptr[r]
+        hi = indptr[r + 1]
+        if hi - lo > _RELABEL_INSERTION_MAX:
+            labels = new_label[indices[lo:hi]]
+            order = np.argsort(labels)
+            out_indices[lo:hi] = labels[order]
+            out_data[lo:hi] = data[lo:hi][order]
+            continue
+        for p in range(lo, hi):  # insertion sort: most rows are short
+            label = new_label[indices[p]]
+            value = data[p]
+            q = p
+            while q > lo and out_indices[q - 1] > label:
+                out_indices[q] = out_indices[q - 1]
+                out_data[q] = out_data[q - 1]
+                q -= 1
+            out_indices[q] = label
+            out_data[q] = value
+    return out_indices, out_data
 
 
 # --------------------------------------------------------------------------- ranking helpers

@@ -185,8 +185,7 @@ class UserItemMatrix:
     def transpose(self, new_label: npt.NDArray[np.int32] | None = None) -> UserItemMatrix:
         """The item x user matrix (same class, rows are items), users sorted in each row.
 
-        ``new_label`` (a permutation) puts item ``j`` in row ``new_label[j]``; transposing
-        that back gives this matrix with the items renamed and every row sorted again.
+        ``new_label`` (a permutation) puts item ``j`` in row ``new_label[j]``.
         """
         if new_label is None:
             new_label = np.arange(self.n_items, dtype=np.int32)
@@ -194,6 +193,11 @@ class UserItemMatrix:
             self.indptr, self.indices, self.data, new_label, numba.get_num_threads()
         )
         return UserItemMatrix(indptr, indices, data, self.n_items, self.n_users)
+
+    def relabeled(self, new_label: npt.NDArray[np.int32]) -> UserItemMatrix:
+        """Item ``j`` renamed ``new_label[j]`` (a permutation), rows sorted again."""
+        indices, data = kernels._relabel_columns(self.indptr, self.indices, self.data, new_label)
+        return UserItemMatrix(self.indptr, indices, data, self.n_users, self.n_items)
 
     def with_data(self, data: npt.NDArray[np.float32]) -> UserItemMatrix:
         """Same structure, other values."""

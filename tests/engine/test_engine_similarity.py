@@ -179,16 +179,16 @@ def test_transpose_whatever_the_chunking(chunks: int) -> None:
         assert np.all(np.diff(t.row(row)[0]) > 0)
 
 
-def test_transposing_back_renames_items_and_keeps_rows_sorted() -> None:
+def test_relabeled_and_transposed_under_new_labels() -> None:
     rng = np.random.default_rng(9)
-    m = random_matrix(rng, 40, 50, 0.5, max_value=4)
-    new_label = rng.permutation(50).astype(np.int32)
-    t = m.transpose(new_label)
-    np.testing.assert_array_equal(dense(t)[new_label], dense(m).T)
-    r = t.transpose()
+    m = random_matrix(rng, 40, 120, 0.6, max_value=4)  # rows long enough for both sorts
+    assert m.row_lengths().max() > kernels._RELABEL_INSERTION_MAX
+    new_label = rng.permutation(120).astype(np.int32)
+    r = m.relabeled(new_label)
     np.testing.assert_array_equal(dense(r)[:, new_label], dense(m))
     for user in range(40):
         assert np.all(np.diff(r.row(user)[0]) > 0)
+    np.testing.assert_array_equal(dense(m.transpose(new_label)), dense(r).T)
 
 
 def test_deterministic_whatever_the_chunking() -> None:
