@@ -101,9 +101,6 @@ _PREFETCH_ROWS_AHEAD = 12
 _PREFETCH_ROW_ENTRIES = 48
 _ENTRIES_PER_LINE = 16
 
-# Relabelling sorts rows up to this long by insertion (most rows), longer ones by argsort.
-_RELABEL_INSERTION_MAX = 64
-
 
 # --------------------------------------------------------------------------- sparse building
 
@@ -211,31 +208,41 @@ def _column_slots(counts):  # type: ignore[no-untyped-def]
 
 
 @_jit(parallel=True)
-def _relabel_columns(indptr, indices, data, new_label):  # type: ignore[no-untyped-def]
-    """The same CSR matrix with column ``j`` renamed ``new_label[j]``, each row re-sorted."""
+def _rows_from_transpose(t_indptr, t_indices, t_data, indptr, n_chunks, rows_per_block):  # type: ignore[no-untyped-def]
+    """The rows (offsets ``indptr``) of the matrix whose transpose is ``t_*``, columns sorted.
+
+    Rows are filled ``rows_per_block`` at a time, every column's entries for the block in column order:
+    the writes stay within one block's part of the output instead of scattering over all of
+    it. Each chunk of blocks keeps, per column, where the next block's entries start.
+    """
+    n_cols = t_indptr.shape[0] - 1
     n_rows = indptr.shape[0] - 1
-    out_indices = np.empty_like(indices)
-    out_data = np.empty_like(data)
-    for r in prange(n_rows):
-        lo = indptr[r]
-        hi = indptr[r + 1]
-        if hi - lo > _RELABEL_INSERTION_MAX:
-            labels = new_label[indices[lo:hi]]
-            order = np.argsort(labels)
-            out_indices[lo:hi] = labels[order]
-            out_data[lo:hi] = data[lo:hi][order]
-            continue
-        for p in range(lo, hi):  # insertion sort: most rows are short
-            label = new_label[indices[p]]
-            value = data[p]
-            q = p
-            while q > lo and out_indices[q - 1] > label:
-                out_indices[q] = out_indices[q - 1]
-                out_data[q] = out_data[q - 1]
-                q -= 1
-            out_indices[q] = label
-            out_data[q] = value
-    return out_indices, out_data
+    indices = np.empty(t_indices.shape[0], dtype=np.int32)
+    data = np.empty(t_indices.shape[0], dtype=np.float32)
+    n_blocks = max(n_chunks, (n_rows + rows_per_block - 1) // rows_per_block)
+    for chunk in prange(n_chunks):
+        first_block = chunk * n_blocks // n_chunks
+        cursor = np.empty(n_cols, dtype=np.int64)
+        for c in range(n_cols):
+            first_row = first_block * n_rows // n_blocks
+            cursor[c] = _lower_bound(t_indices, t_indptr[c], t_indptr[c + 1], first_row)
+        fill = np.empty(n_rows // n_blocks + 1, dtype=np.int64)
+        for b in range(first_block, (chunk + 1) * n_blocks // n_chunks):
+            lo = b * n_rows // n_blocks
+            hi = (b + 1) * n_rows // n_blocks
+            fill[: hi - lo] = indptr[lo:hi]
+            for c in range(n_cols):
+                p = cursor[c]
+                end = t_indptr[c + 1]
+                while p < end and t_indices[p] < hi:
+                    slot = t_indices[p] - lo
+                    q = fill[slot]
+                    indices[q] = c
+                    data[q] = t_data[p]
+                    fill[slot] = q + 1
+                    p += 1
+                cursor[c] = p
+    return indices, data
 
 
 # --------------------------------------------------------------------------- ranking helpers

@@ -58,6 +58,9 @@ DEFAULT_TYPE_WEIGHTS: Mapping[int, float] = {
 
 _DAY = 86400.0
 
+# Rows filled from a transpose a block of this many at a time (their write offsets: 1 MB).
+_ROWS_PER_BLOCK = 1 << 17
+
 
 class InteractionsLike(Protocol):
     """What the engine reads: the shape of the store's ``interactions()`` result.
@@ -194,9 +197,24 @@ class UserItemMatrix:
         )
         return UserItemMatrix(indptr, indices, data, self.n_items, self.n_users)
 
-    def relabeled(self, new_label: npt.NDArray[np.int32]) -> UserItemMatrix:
-        """Item ``j`` renamed ``new_label[j]`` (a permutation), rows sorted again."""
-        indices, data = kernels._relabel_columns(self.indptr, self.indices, self.data, new_label)
+    def relabeled(
+        self, new_label: npt.NDArray[np.int32], transposed: UserItemMatrix | None = None
+    ) -> UserItemMatrix:
+        """Item ``j`` renamed ``new_label[j]`` (a permutation), rows sorted again.
+
+        The rows are filled from the transpose under the new labels (:meth:`transpose`);
+        pass it as ``transposed`` when it is at hand.
+        """
+        if transposed is None:
+            transposed = self.transpose(new_label)
+        indices, data = kernels._rows_from_transpose(
+            transposed.indptr,
+            transposed.indices,
+            transposed.data,
+            self.indptr,
+            numba.get_num_threads(),
+            _ROWS_PER_BLOCK,
+        )
         return UserItemMatrix(self.indptr, indices, data, self.n_users, self.n_items)
 
     def with_data(self, data: npt.NDArray[np.float32]) -> UserItemMatrix:

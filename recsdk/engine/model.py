@@ -253,9 +253,10 @@ class ItemSimilarity:
             labels = np.argsort(-popularity, kind="stable").astype(np.int32)
             internal = np.empty_like(labels)
             internal[labels] = np.arange(len(labels), dtype=np.int32)
-            xr = x.relabeled(internal)  # rows sorted in the new labels: sequential access
+            xt = x.transpose(internal)
+            xr = x.relabeled(internal, xt)  # rows sorted in the new labels: sequential access
             work = kernels._item_work(xr.indptr, xr.indices, xr.n_items)
-            item_users = _ItemUsers(x.transpose(internal), internal, work[internal])
+            item_users = _ItemUsers(xt, internal, work[internal])
         xt = item_users.matrix
         internal_todo = internal[todo]
         order = np.argsort(internal_todo, kind="stable").astype(np.int64)

@@ -179,16 +179,27 @@ def test_transpose_whatever_the_chunking(chunks: int) -> None:
         assert np.all(np.diff(t.row(row)[0]) > 0)
 
 
-def test_relabeled_and_transposed_under_new_labels() -> None:
-    rng = np.random.default_rng(9)
-    m = random_matrix(rng, 40, 120, 0.6, max_value=4)  # rows long enough for both sorts
-    assert m.row_lengths().max() > kernels._RELABEL_INSERTION_MAX
+@pytest.mark.parametrize("n_users", [0, 1, 40, 300])
+def test_relabeled_and_transposed_under_new_labels(n_users: int) -> None:
+    rng = np.random.default_rng(n_users)
+    m = random_matrix(rng, n_users, 120, 0.3, max_value=4)
     new_label = rng.permutation(120).astype(np.int32)
     r = m.relabeled(new_label)
     np.testing.assert_array_equal(dense(r)[:, new_label], dense(m))
-    for user in range(40):
+    for user in range(n_users):
         assert np.all(np.diff(r.row(user)[0]) > 0)
     np.testing.assert_array_equal(dense(m.transpose(new_label)), dense(r).T)
+
+
+@pytest.mark.parametrize(("chunks", "rows_per_block"), [(1, 1), (2, 7), (3, 50), (8, 1000)])
+def test_rows_from_transpose_block_by_block(chunks: int, rows_per_block: int) -> None:
+    m = random_matrix(np.random.default_rng(chunks), 90, 40, 0.3, max_value=5)
+    t = m.transpose()
+    indices, data = kernels._rows_from_transpose(
+        t.indptr, t.indices, t.data, m.indptr, chunks, rows_per_block
+    )
+    np.testing.assert_array_equal(indices, m.indices)
+    np.testing.assert_array_equal(data, m.data)
 
 
 def test_deterministic_whatever_the_chunking() -> None:
