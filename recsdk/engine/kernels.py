@@ -610,6 +610,20 @@ def _sift_in(top_s, top_i, top_a, pos, score, item, payload):  # type: ignore[no
 
 
 @_jit()
+def _column_counts_and_squares(indices, data, n_cols):  # type: ignore[no-untyped-def]
+    """Per column, the number of stored values and the sum of their squares (in float64, in
+    storage order, as ``np.bincount`` sums, without its 8-byte copy of ``indices``)."""
+    counts = np.zeros(n_cols, dtype=np.float64)
+    squares = np.zeros(n_cols, dtype=np.float64)
+    for p in range(indices.shape[0]):
+        col = indices[p]
+        value = np.float64(data[p])
+        counts[col] += 1.0
+        squares[col] += value * value
+    return counts, squares
+
+
+@_jit()
 def _positive_column_sums(indices, data, n_cols):  # type: ignore[no-untyped-def]
     """Per column, the sum of the positive values (in float64, in storage order)."""
     out = np.zeros(n_cols, dtype=np.float64)

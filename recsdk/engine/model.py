@@ -204,11 +204,8 @@ class ItemSimilarity:
         trend: npt.NDArray[np.float64],
     ) -> _State:
         x = self._similarity_input(plain)
-        popularity = np.bincount(x.indices, minlength=x.n_items).astype(np.float64)
-        diag = popularity
-        if not self._binary_input():
-            squares = x.data.astype(np.float64) ** 2
-            diag = np.bincount(x.indices, weights=squares, minlength=x.n_items).astype(np.float64)
+        popularity, squares = kernels._column_counts_and_squares(x.indices, x.data, x.n_items)
+        diag = popularity if self._binary_input() else squares
         found, item_users = self._run_topk(
             x, diag, popularity, np.arange(x.n_items, dtype=np.int32)
         )
