@@ -211,9 +211,9 @@ def _column_slots(counts):  # type: ignore[no-untyped-def]
 def _rows_from_transpose(t_indptr, t_indices, t_data, indptr, n_chunks, rows_per_block):  # type: ignore[no-untyped-def]
     """The rows (offsets ``indptr``) of the matrix whose transpose is ``t_*``, columns sorted.
 
-    Rows are filled ``rows_per_block`` at a time, every column's entries for the block in column order:
-    the writes stay within one block's part of the output instead of scattering over all of
-    it. Each chunk of blocks keeps, per column, where the next block's entries start.
+    Rows are filled ``rows_per_block`` at a time, each block from every column in column
+    order: the writes stay within one block's part of the output instead of scattering over
+    all of it. Each chunk of blocks keeps, per column, where the next block's entries start.
     """
     n_cols = t_indptr.shape[0] - 1
     n_rows = indptr.shape[0] - 1
@@ -222,9 +222,9 @@ def _rows_from_transpose(t_indptr, t_indices, t_data, indptr, n_chunks, rows_per
     n_blocks = max(n_chunks, (n_rows + rows_per_block - 1) // rows_per_block)
     for chunk in prange(n_chunks):
         first_block = chunk * n_blocks // n_chunks
+        first_row = first_block * n_rows // n_blocks
         cursor = np.empty(n_cols, dtype=np.int64)
         for c in range(n_cols):
-            first_row = first_block * n_rows // n_blocks
             cursor[c] = _lower_bound(t_indices, t_indptr[c], t_indptr[c + 1], first_row)
         fill = np.empty(n_rows // n_blocks + 1, dtype=np.int64)
         for b in range(first_block, (chunk + 1) * n_blocks // n_chunks):
