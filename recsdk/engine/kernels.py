@@ -1391,7 +1391,7 @@ def _delta_cooc(  # type: ignore[no-untyped-def]
     g_indptr, g_items, g_old, g_new, pair, touched,
 ):  # fmt: skip
     """``pair[j, 0]`` = change of item ``i``'s co-occurrence with ``j``; return #touched."""
-    n_touched = 0
+    n_touched = _index(0)
     last = t_indptr[i + 1]
     for p in range(t_indptr[i], last):
         if p + 4 < last:  # the rows come in no order the hardware can guess
@@ -1400,20 +1400,20 @@ def _delta_cooc(  # type: ignore[no-untyped-def]
         o_i = np.float64(t_old[p])
         n_i = np.float64(t_new[p])
         if o_i != n_i:
-            for q in range(c_indptr[r], c_indptr[r + 1]):
-                j = c_items[q]
+            for q in range(_index(c_indptr[r]), _index(c_indptr[r + 1])):
+                j = _index(c_items[q])
                 touched[n_touched] = j  # kept only on a first touch: no branch to miss
-                n_touched += pair[j, 1] != stamp
+                n_touched += _index(pair[j, 1] != stamp)
                 pair[j, 1] = stamp
                 pair[j, 0] += n_i * c_new[q] - o_i * c_old[q]
         else:
-            for q in range(g_indptr[r], g_indptr[r + 1]):
-                j = g_items[q]
+            for q in range(_index(g_indptr[r]), _index(g_indptr[r + 1])):
+                j = _index(g_items[q])
                 touched[n_touched] = j
-                n_touched += pair[j, 1] != stamp
+                n_touched += _index(pair[j, 1] != stamp)
                 pair[j, 1] = stamp
                 pair[j, 0] += o_i * (np.float64(g_new[q]) - g_old[q])
-    return n_touched
+    return np.intp(n_touched)
 
 
 @_jit()
