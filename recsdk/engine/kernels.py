@@ -88,11 +88,11 @@ _JACCARD = 2
 _LIFT = 3
 
 # The fit's selection: a sample of this many candidates per kept one sets a score floor
-# for lists this many times longer than the sample; a shorter list samples this share of
-# itself, if that is at least twice what is kept.
+# for lists this many times longer than the sample; a shorter list samples one in this
+# many of its candidates, if that makes at least twice what is kept.
 _SAMPLE_PER_KEPT = 8
 _FLOOR_MIN_SAMPLES = 16
-_SHORT_LIST_SHARE = 4
+_SHORT_LIST_SHARE = 8
 
 # The accumulation prefetches the row offsets of the user this many entries on, and the
 # first entries of the row of the user this many entries on (int32: 16 to a cache line).

@@ -88,7 +88,7 @@ def test_lists_long_enough_for_sampled_floors(
     measure: str, k: int, max_value: int, n_users: int, n_items: int, density: float
 ) -> None:
     """Lists many times longer than what is kept: the kernel sets most candidates aside by
-    sampled score floors (a sample of the list, or of a quarter of it), with many ties."""
+    sampled score floors (a sample of the list, or one in eight of it), with many ties."""
     rng = np.random.default_rng(k)
     m = random_matrix(rng, n_users, n_items, density, max_value=max_value)
     model = _fit(m, measure=measure, n_neighbors=k, margin=0, binary=max_value == 1)
