@@ -250,8 +250,9 @@ def _rows_from_transpose(t_indptr, t_indices, t_data, indptr, n_chunks, rows_per
 
 @_jit(inline=True)
 def _better(score_a, item_a, score_b, item_b):  # type: ignore[no-untyped-def]
-    """True when ``(score_a, item_a)`` ranks before ``(score_b, item_b)``."""
-    return score_a > score_b or (score_a == score_b and item_a < item_b)
+    """True when ``(score_a, item_a)`` ranks before ``(score_b, item_b)`` (computed without
+    branches: callers may add it to a count)."""
+    return (score_a > score_b) | ((score_a == score_b) & (item_a < item_b))
 
 
 @_jit()
@@ -569,9 +570,18 @@ def _select_best(best_s, best_j, best_a, n, k):  # type: ignore[no-untyped-def]
         pivot_j = best_j[hi]
         store = lo
         for p in range(lo, hi):
-            if _better(best_s[p], best_j[p], pivot_s, pivot_j):
-                _swap(best_s, best_j, best_a, p, store)
-                store += 1
+            # Branch-free (whether a candidate beats the pivot is a coin toss for the CPU's
+            # predictor): always swap, advance only past a better one.
+            s = best_s[p]
+            j = best_j[p]
+            a = best_a[p]
+            best_s[p] = best_s[store]
+            best_j[p] = best_j[store]
+            best_a[p] = best_a[store]
+            best_s[store] = s
+            best_j[store] = j
+            best_a[store] = a
+            store += _better(s, j, pivot_s, pivot_j)
         _swap(best_s, best_j, best_a, store, hi)
         if store == k or store == k - 1:
             return
