@@ -571,7 +571,9 @@ def _select_best(best_s, best_j, best_a, n, k):  # type: ignore[no-untyped-def]
         store = lo
         for p in range(lo, hi):
             # Branch-free (whether a candidate beats the pivot is a coin toss for the CPU's
-            # predictor): always swap, advance only past a better one.
+            # predictor): always swap, advance only past a better one. The comparison uses
+            # the values read before the swap: reading them back from ``store`` would chain
+            # each step to the last through memory (the whole kernel measured 20% slower).
             s = best_s[p]
             j = best_j[p]
             a = best_a[p]
