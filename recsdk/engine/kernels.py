@@ -576,13 +576,7 @@ def _select_best(best_s, best_j, best_a, n, k):  # type: ignore[no-untyped-def]
             # each step to the last through memory (the whole kernel measured 20% slower).
             s = best_s[p]
             j = best_j[p]
-            a = best_a[p]
-            best_s[p] = best_s[store]
-            best_j[p] = best_j[store]
-            best_a[p] = best_a[store]
-            best_s[store] = s
-            best_j[store] = j
-            best_a[store] = a
+            _swap(best_s, best_j, best_a, p, store)
             store += _better(s, j, pivot_s, pivot_j)
         _swap(best_s, best_j, best_a, store, hi)
         if store == k or store == k - 1:
