@@ -34,20 +34,28 @@ def database_path() -> str:
 
 def recsdk_collector() -> WSGIApp:
     """recsdk's collector over an event store in the benchmark's file, write key required."""
-    from recsdk import EventStore
-    from recsdk.collector import CollectorConfig, wsgi_app
+    from recsdk.collector import wsgi_app
 
-    config = CollectorConfig(write_keys=[WRITE_KEY], rate_limit=None)
-    return wsgi_app(EventStore(f"sqlite:///{database_path()}"), config=config)
+    store, config = _store_and_config()
+    return wsgi_app(store, config=config)
 
 
 def recsdk_collector_asgi() -> Any:
     """The same collector as an ASGI application."""
+    from recsdk.collector import asgi_app
+
+    store, config = _store_and_config()
+    return asgi_app(store, config=config)
+
+
+def _store_and_config() -> tuple[Any, Any]:
+    """The event store in the benchmark's file and the collector's settings (a write key, no
+    rate limit)."""
     from recsdk import EventStore
-    from recsdk.collector import CollectorConfig, asgi_app
+    from recsdk.collector import CollectorConfig
 
     config = CollectorConfig(write_keys=[WRITE_KEY], rate_limit=None)
-    return asgi_app(EventStore(f"sqlite:///{database_path()}"), config=config)
+    return EventStore(f"sqlite:///{database_path()}"), config
 
 
 def connect_reference(path: str) -> sqlite3.Connection:
