@@ -436,7 +436,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
     ``u_*`` is the user x item CSR matrix, ``i_*`` its transpose (item x user), all values
     positive. Items may be relabelled (popular items first keeps the accumulator's hot part
     in cache): ``labels[j]`` is the caller's index of internal item ``j``, ``diag``,
-    ``work`` (:func:`_item_work`) and ``todo`` use internal indices, ties and outputs use
+    ``work`` (:func:`_item_sums`) and ``todo`` use internal indices, ties and outputs use
     the caller's. The lists of
     ``todo[t]`` go to output row ``slots[t]``. For item ``i`` the
     kernel accumulates ``acc[j] = sum_u x[u, i] * x[u, j]`` in a dense per-chunk buffer,
@@ -666,18 +666,22 @@ def _sift_in(top_s, top_i, top_a, pos, score, item, payload):  # type: ignore[no
     top_a[pos] = payload
 
 
-@_jit()
-def _column_counts_and_squares(indices, data, n_cols):  # type: ignore[no-untyped-def]
-    """Per column, the number of stored values and the sum of their squares (in float64, in
-    storage order, as ``np.bincount`` sums, without its 8-byte copy of ``indices``)."""
-    counts = np.zeros(n_cols, dtype=np.float64)
-    squares = np.zeros(n_cols, dtype=np.float64)
-    for p in range(indices.shape[0]):
-        col = indices[p]
-        value = np.float64(data[p])
-        counts[col] += 1.0
-        squares[col] += value * value
-    return counts, squares
+@_jit(parallel=True)
+def _column_counts(indices, n_cols, n_chunks):  # type: ignore[no-untyped-def]
+    """Per column, the number of stored values (float64), counted by ``n_chunks`` ranges of
+    entries at once."""
+    nnz = indices.shape[0]
+    counts = np.zeros((n_chunks, n_cols), dtype=np.int64)
+    for c in prange(n_chunks):
+        for p in range(nnz * c // n_chunks, nnz * (c + 1) // n_chunks):
+            counts[c, indices[p]] += 1
+    total = np.empty(n_cols, dtype=np.float64)
+    for col in prange(n_cols):
+        n = 0
+        for c in range(n_chunks):
+            n += counts[c, col]
+        total[col] = n
+    return total
 
 
 @_jit()
@@ -715,15 +719,25 @@ def _tfidf_values(indptr, data, idf):  # type: ignore[no-untyped-def]
     return out
 
 
-@_jit()
-def _item_work(u_indptr, u_indices, n_items):  # type: ignore[no-untyped-def]
-    """Accumulations each item needs: the summed lengths of its users' rows."""
-    work = np.zeros(n_items, dtype=np.int64)
-    for u in range(u_indptr.shape[0] - 1):
-        length = u_indptr[u + 1] - u_indptr[u]
-        for q in range(u_indptr[u], u_indptr[u + 1]):
-            work[u_indices[q]] += length
-    return work
+@_jit(parallel=True)
+def _item_sums(t_indptr, t_indices, t_data, u_indptr):  # type: ignore[no-untyped-def]
+    """Per row of the item x user matrix ``t_*``: the sum of its squared values (float64, in
+    user order, as they lie in the user rows ``u_indptr``) and the accumulations the item
+    takes (the summed lengths of its users' rows)."""
+    n_items = t_indptr.shape[0] - 1
+    squares = np.empty(n_items, dtype=np.float64)
+    work = np.empty(n_items, dtype=np.int64)
+    for i in prange(n_items):
+        total = 0.0
+        length = 0
+        for p in range(t_indptr[i], t_indptr[i + 1]):
+            value = np.float64(t_data[p])
+            total += value * value
+            u = t_indices[p]
+            length += u_indptr[u + 1] - u_indptr[u]
+        squares[i] = total
+        work[i] = length
+    return squares, work
 
 
 @_jit()
@@ -1118,7 +1132,7 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
     the same positions): the transpose ``(t_indptr, t_rows, t_old, t_new)`` of the rows
     where some value changed (the others change no co-occurrence) and the entries whose
     value changed, ``(g_indptr, g_items, g_old, g_new)``; last, the change of
-    :func:`_item_work` (over positive values) per item.
+    :func:`_item_sums`'s work (over positive values) per item.
 
     The transpose is built like :func:`_transpose`: each of ``n_chunks`` row ranges counts
     its columns, then all fill their slots at once.

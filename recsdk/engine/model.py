@@ -204,11 +204,10 @@ class ItemSimilarity:
         trend: npt.NDArray[np.float64],
     ) -> _State:
         x = self._similarity_input(plain)
-        popularity, squares = kernels._column_counts_and_squares(x.indices, x.data, x.n_items)
+        popularity = kernels._column_counts(x.indices, x.n_items, numba.get_num_threads())
+        xr, item_users, squares = _by_popularity(x, popularity)
         diag = popularity if self._binary_input() else squares
-        found, item_users = self._run_topk(
-            x, diag, popularity, np.arange(x.n_items, dtype=np.int32)
-        )
+        found = self._run_topk(xr, item_users, diag, np.arange(x.n_items, dtype=np.int32))
         return _State(
             plain=plain,
             decayed=decayed,
@@ -229,44 +228,35 @@ class ItemSimilarity:
 
     def _run_topk(
         self,
-        x: UserItemMatrix,
+        xr: UserItemMatrix,
+        item_users: _ItemUsers,
         diag: npt.NDArray[np.float64],
-        popularity: npt.NDArray[np.float64],
         todo: npt.NDArray[np.int32],
-        item_users: _ItemUsers | None = None,
-    ) -> tuple[tuple[Any, ...], _ItemUsers]:
-        """Neighbour lists of the items ``todo`` (rows in that order), and ``x``'s item
-        side as the kernel read it.
+    ) -> tuple[Any, ...]:
+        """Neighbour lists of the items ``todo`` (rows in that order).
 
-        For large batches items are relabelled by decreasing popularity, so that the hot
-        part of the kernel's accumulator stays in cache, and processed in that order. A
-        small batch (``partial_fit``) reuses ``item_users`` (in item order) when given.
+        ``item_users`` is the similarity input's item side, ``xr`` its user side with the
+        items labelled as the item side's rows are (:func:`_by_popularity`).
         """
-        if item_users is not None and item_users.rows is None and len(todo) * 8 < x.n_items:
-            labels = np.arange(x.n_items, dtype=np.int32)
-            internal = labels
-            xr = x
+        rows = item_users.rows
+        if rows is None:
+            labels = np.arange(xr.n_items, dtype=np.int32)
+            internal_todo = todo
         else:
-            labels = np.argsort(-popularity, kind="stable").astype(np.int32)
-            internal = np.empty_like(labels)
-            internal[labels] = np.arange(len(labels), dtype=np.int32)
-            xt = x.transpose(internal)
-            xr = x.relabeled(internal, xt)  # rows sorted in the new labels: sequential access
-            work = kernels._item_work(xr.indptr, xr.indices, xr.n_items)
-            item_users = _ItemUsers(xt, internal, work[internal])
+            labels = np.empty_like(rows)
+            labels[rows] = np.arange(len(rows), dtype=np.int32)
+            internal_todo = rows[todo]
         xt = item_users.matrix
-        internal_todo = internal[todo]
         order = np.argsort(internal_todo, kind="stable").astype(np.int64)
         measure, alpha, shrink, support = self._kernel_args()
         binary = self._binary_input()
         row_constant = not binary and bool(kernels._rows_constant(xr.indptr, xr.data))
-        found = kernels._topk_items(
+        return kernels._topk_items(  # type: ignore[no-any-return]
             xr.indptr, xr.indices, xr.data, xt.indptr, xt.indices, xt.data, diag[labels],
             item_users.work[labels], labels, internal_todo[order], order,
             self.n_neighbors + self.margin, measure, alpha, shrink, support, binary,
             row_constant, _n_chunks(len(todo)),
         )  # fmt: skip
-        return found, item_users
 
     def partial_fit(self, new_data: InteractionsLike | UserItemMatrix | Any) -> ItemSimilarity:
         """Add new interactions and update only the neighbour lists they can change.
@@ -457,8 +447,10 @@ class ItemSimilarity:
         old = state.item_users
         if old is None:  # a loaded model: rebuild it once
             x = self._similarity_input(state.plain)
-            work = kernels._item_work(x.indptr, x.indices, x.n_items)
-            old = _ItemUsers(x.transpose(), None, work)
+            xt = x.transpose()
+            old = _ItemUsers(
+                xt, None, kernels._item_sums(xt.indptr, xt.indices, xt.data, x.indptr)[1]
+            )
         starts, ends = old.matrix.indptr[:-1], old.matrix.indptr[1:]
         if old.rows is not None:
             starts, ends = starts[old.rows], ends[old.rows]
@@ -489,7 +481,11 @@ class ItemSimilarity:
         elif not self._binary_input():
             x = x.with_data(self._transform(x.data))
         # (With 0/1 input the kernels read only the positions of x.)
-        found, _ = self._run_topk(x, state.diag, state.popularity, redo, state.item_users)
+        item_users = state.item_users
+        if item_users is None or item_users.rows is not None or len(redo) * 8 >= x.n_items:
+            # Many lists: relabelling by popularity pays for itself, as in a fit.
+            x, item_users, _ = _by_popularity(x, state.popularity)
+        found = self._run_topk(x, item_users, state.diag, redo)
         targets: tuple[npt.NDArray[Any], ...] = (
             state.neighbors,
             state.scores,
@@ -852,7 +848,25 @@ class _ItemUsers:
     rows: IntArray | None
     """The row of each item in ``matrix`` (``None``: the item's index)."""
     work: npt.NDArray[np.int64]
-    """Per item, the summed lengths of its users' rows (:func:`kernels._item_work`)."""
+    """Per item, the summed lengths of its users' rows (:func:`kernels._item_sums`)."""
+
+
+def _by_popularity(
+    x: UserItemMatrix, popularity: npt.NDArray[np.float64]
+) -> tuple[UserItemMatrix, _ItemUsers, npt.NDArray[np.float64]]:
+    """``x`` with its items relabelled by decreasing popularity (ties by index), its item
+    side in those labels, and each item's sum of squared values (in item order).
+
+    Popular items first keeps the hot part of the fit's accumulator in cache, and rows
+    sorted in the new labels are read in order.
+    """
+    labels = np.argsort(-popularity, kind="stable").astype(np.int32)
+    internal = np.empty_like(labels)
+    internal[labels] = np.arange(len(labels), dtype=np.int32)
+    xt = x.transpose(internal)
+    xr = x.relabeled(internal, xt)
+    squares, work = kernels._item_sums(xt.indptr, xt.indices, xt.data, x.indptr)
+    return xr, _ItemUsers(xt, internal, work[internal]), squares[internal]
 
 
 @attrs.define(eq=False)

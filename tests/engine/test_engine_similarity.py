@@ -148,7 +148,7 @@ def test_one_product_per_row_equals_one_per_entry() -> None:
     mt = m.transpose()
     diag = np.bincount(m.indices, weights=m.data.astype(np.float64) ** 2, minlength=40)
     labels = np.arange(40, dtype=np.int32)
-    work = kernels._item_work(m.indptr, m.indices, 40)
+    work = kernels._item_sums(mt.indptr, mt.indices, mt.data, m.indptr)[1]
     args = (m.indptr, m.indices, m.data, mt.indptr, mt.indices, mt.data, diag, work, labels)
     rest = (labels, np.arange(40, dtype=np.int64), 6, kernels._COSINE, 0.0, 0.0, 0.0, False)
     runs = [kernels._topk_items(*args, *rest, row_constant, 4) for row_constant in (False, True)]
@@ -202,6 +202,23 @@ def test_rows_from_transpose_block_by_block(chunks: int, rows_per_block: int) ->
     np.testing.assert_array_equal(data, m.data)
 
 
+@pytest.mark.parametrize("chunks", [1, 3, 500])
+def test_item_counts_squares_and_work(chunks: int) -> None:
+    """Counts in any chunking; squares bit for bit as np.bincount sums them; work by rows."""
+    rng = np.random.default_rng(chunks)
+    m = random_matrix(rng, 80, 30, 0.25, max_value=5)
+    m = m.with_data(m.data * rng.random(m.nnz).astype(np.float32))  # sums that round
+    counts = kernels._column_counts(m.indices, 30, chunks)
+    np.testing.assert_array_equal(counts, np.bincount(m.indices, minlength=30))
+    t = m.transpose()
+    squares, work = kernels._item_sums(t.indptr, t.indices, t.data, m.indptr)
+    weights = m.data.astype(np.float64) ** 2
+    np.testing.assert_array_equal(squares, np.bincount(m.indices, weights, minlength=30))
+    lengths = np.diff(m.indptr)
+    np.testing.assert_array_equal(work, np.bincount(m.indices, np.repeat(lengths, lengths), 30))
+    np.testing.assert_array_equal(kernels._column_counts(m.indices[:0], 4, chunks), np.zeros(4))
+
+
 def test_deterministic_whatever_the_chunking() -> None:
     rng = np.random.default_rng(4)
     m = random_matrix(rng, 80, 40, 0.1)
@@ -217,7 +234,7 @@ def test_deterministic_whatever_the_chunking() -> None:
             mt.indices,
             mt.data,
             diag,
-            kernels._item_work(m.indptr, m.indices, 40),
+            kernels._item_sums(mt.indptr, mt.indices, mt.data, m.indptr)[1],
             labels,
             labels,
             np.arange(40, dtype=np.int64),
