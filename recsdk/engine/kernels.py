@@ -209,9 +209,9 @@ def _sort_merge_segment(indices, data, lo, hi):  # type: ignore[no-untyped-def]
 
 
 @_jit(parallel=True)
-def _transpose(indptr, indices, data, new_row, n_chunks):  # type: ignore[no-untyped-def]
+def _transpose(indptr, indices, data, new_row, n_chunks, with_values):  # type: ignore[no-untyped-def]
     """CSR of the transpose (rows become columns, column ``j`` becomes row ``new_row[j]``),
-    column indices sorted.
+    column indices sorted; without ``with_values`` its values are left out (empty).
 
     Rows are split into ``n_chunks`` ranges; each range counts its columns, so that every
     range knows where its entries go and all ranges fill the output at once, in row order.
@@ -228,7 +228,7 @@ def _transpose(indptr, indices, data, new_row, n_chunks):  # type: ignore[no-unt
             counts[c, new_row[indices[p]]] += 1
     t_indptr = _column_slots(counts)
     t_indices = _allocate(nnz, np.int32)
-    t_data = _allocate(nnz, np.float32)
+    t_data = _allocate(nnz if with_values else 0, np.float32)
     for c in prange(n_chunks):
         fill = counts[c]
         for r in range(bounds[c], bounds[c + 1]):
@@ -236,7 +236,8 @@ def _transpose(indptr, indices, data, new_row, n_chunks):  # type: ignore[no-unt
                 col = new_row[indices[p]]
                 q = fill[col]
                 t_indices[q] = r
-                t_data[q] = data[p]
+                if with_values:
+                    t_data[q] = data[p]
                 fill[col] = q + 1
     return t_indptr, t_indices, t_data
 
@@ -258,8 +259,11 @@ def _column_slots(counts):  # type: ignore[no-untyped-def]
 
 
 @_jit(parallel=True)
-def _rows_from_transpose(t_indptr, t_indices, t_data, indptr, n_chunks, rows_per_block):  # type: ignore[no-untyped-def]
-    """The rows (offsets ``indptr``) of the matrix whose transpose is ``t_*``, columns sorted.
+def _rows_from_transpose(  # type: ignore[no-untyped-def]
+    t_indptr, t_indices, t_data, indptr, n_chunks, rows_per_block, with_values
+):
+    """The rows (offsets ``indptr``) of the matrix whose transpose is ``t_*``, columns sorted
+    (without ``with_values``: only the columns, the values empty).
 
     Rows are filled ``rows_per_block`` at a time, each block from every column in column
     order: the writes stay within one block's part of the output instead of scattering over
@@ -268,7 +272,7 @@ def _rows_from_transpose(t_indptr, t_indices, t_data, indptr, n_chunks, rows_per
     n_cols = t_indptr.shape[0] - 1
     n_rows = indptr.shape[0] - 1
     indices = _allocate(t_indices.shape[0], np.int32)
-    data = _allocate(t_indices.shape[0], np.float32)
+    data = _allocate(t_indices.shape[0] if with_values else 0, np.float32)
     n_blocks = max(n_chunks, (n_rows + rows_per_block - 1) // rows_per_block)
     for chunk in prange(n_chunks):
         first_block = chunk * n_blocks // n_chunks
@@ -288,7 +292,8 @@ def _rows_from_transpose(t_indptr, t_indices, t_data, indptr, n_chunks, rows_per
                     slot = t_indices[p] - lo
                     q = fill[slot]
                     indices[q] = c
-                    data[q] = t_data[p]
+                    if with_values:
+                        data[q] = t_data[p]
                     fill[slot] = q + 1
                     p += 1
                 cursor[c] = p
@@ -436,7 +441,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
     ``u_*`` is the user x item CSR matrix, ``i_*`` its transpose (item x user), all values
     positive. Items may be relabelled (popular items first keeps the accumulator's hot part
     in cache): ``labels[j]`` is the caller's index of internal item ``j``, ``diag``,
-    ``work`` (:func:`_item_sums`) and ``todo`` use internal indices, ties and outputs use
+    ``work`` (:func:`_column_counts`) and ``todo`` use internal indices, ties and outputs use
     the caller's. The lists of
     ``todo[t]`` go to output row ``slots[t]``. For item ``i`` the
     kernel accumulates ``acc[j] = sum_u x[u, i] * x[u, j]`` in a dense per-chunk buffer,
@@ -667,21 +672,44 @@ def _sift_in(top_s, top_i, top_a, pos, score, item, payload):  # type: ignore[no
 
 
 @_jit(parallel=True)
-def _column_counts(indices, n_cols, n_chunks):  # type: ignore[no-untyped-def]
-    """Per column, the number of stored values (float64), counted by ``n_chunks`` ranges of
-    entries at once."""
-    nnz = indices.shape[0]
+def _column_counts(indptr, indices, n_cols, n_chunks):  # type: ignore[no-untyped-def]
+    """Per column of a CSR matrix: the number of stored values (float64) and the summed
+    lengths of the rows that hold one (int64: the accumulations a fit of that item takes),
+    counted by ``n_chunks`` ranges of rows at once."""
+    n_rows = indptr.shape[0] - 1
     counts = np.zeros((n_chunks, n_cols), dtype=np.int64)
+    lengths = np.zeros((n_chunks, n_cols), dtype=np.int64)
     for c in prange(n_chunks):
-        for p in range(nnz * c // n_chunks, nnz * (c + 1) // n_chunks):
-            counts[c, indices[p]] += 1
+        for r in range(n_rows * c // n_chunks, n_rows * (c + 1) // n_chunks):
+            length = indptr[r + 1] - indptr[r]
+            for p in range(indptr[r], indptr[r + 1]):
+                counts[c, indices[p]] += 1
+                lengths[c, indices[p]] += length
     total = np.empty(n_cols, dtype=np.float64)
+    work = np.empty(n_cols, dtype=np.int64)
     for col in prange(n_cols):
         n = 0
+        w = 0
         for c in range(n_chunks):
             n += counts[c, col]
+            w += lengths[c, col]
         total[col] = n
-    return total
+        work[col] = w
+    return total, work
+
+
+@_jit(parallel=True)
+def _row_squares(indptr, data):  # type: ignore[no-untyped-def]
+    """Per row, the sum of its squared values (float64, in storage order)."""
+    n_rows = indptr.shape[0] - 1
+    out = np.empty(n_rows, dtype=np.float64)
+    for r in prange(n_rows):
+        total = 0.0
+        for p in range(indptr[r], indptr[r + 1]):
+            value = np.float64(data[p])
+            total += value * value
+        out[r] = total
+    return out
 
 
 @_jit()
@@ -717,27 +745,6 @@ def _tfidf_values(indptr, data, idf):  # type: ignore[no-untyped-def]
             root = np.sqrt(max(data[q], np.float32(0.0)))
             out[q] = np.float64(root) * idf[r]
     return out
-
-
-@_jit(parallel=True)
-def _item_sums(t_indptr, t_indices, t_data, u_indptr):  # type: ignore[no-untyped-def]
-    """Per row of the item x user matrix ``t_*``: the sum of its squared values (float64, in
-    user order, as they lie in the user rows ``u_indptr``) and the accumulations the item
-    takes (the summed lengths of its users' rows)."""
-    n_items = t_indptr.shape[0] - 1
-    squares = np.empty(n_items, dtype=np.float64)
-    work = np.empty(n_items, dtype=np.int64)
-    for i in prange(n_items):
-        total = 0.0
-        length = 0
-        for p in range(t_indptr[i], t_indptr[i + 1]):
-            value = np.float64(t_data[p])
-            total += value * value
-            u = t_indices[p]
-            length += u_indptr[u + 1] - u_indptr[u]
-        squares[i] = total
-        work[i] = length
-    return squares, work
 
 
 @_jit()
@@ -1132,7 +1139,7 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
     the same positions): the transpose ``(t_indptr, t_rows, t_old, t_new)`` of the rows
     where some value changed (the others change no co-occurrence) and the entries whose
     value changed, ``(g_indptr, g_items, g_old, g_new)``; last, the change of
-    :func:`_item_sums`'s work (over positive values) per item.
+    :func:`_column_counts`'s work (over positive values) per item.
 
     The transpose is built like :func:`_transpose`: each of ``n_chunks`` row ranges counts
     its columns, then all fill their slots at once.

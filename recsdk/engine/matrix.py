@@ -185,28 +185,37 @@ class UserItemMatrix:
         """Number of items of each user."""
         return np.diff(self.indptr)
 
-    def transpose(self, new_label: npt.NDArray[np.int32] | None = None) -> UserItemMatrix:
+    def transpose(
+        self, new_label: npt.NDArray[np.int32] | None = None, *, uniform: bool = False
+    ) -> UserItemMatrix:
         """The item x user matrix (same class, rows are items), users sorted in each row.
 
-        ``new_label`` (a permutation) puts item ``j`` in row ``new_label[j]``.
+        ``new_label`` (a permutation) puts item ``j`` in row ``new_label[j]``. ``uniform``:
+        every value is the same (0/1 input), so the transpose shares ``data`` instead of
+        scattering a copy of it.
         """
         if new_label is None:
             new_label = np.arange(self.n_items, dtype=np.int32)
         indptr, indices, data = kernels._transpose(
-            self.indptr, self.indices, self.data, new_label, numba.get_num_threads()
+            self.indptr, self.indices, self.data, new_label, numba.get_num_threads(), not uniform
         )
+        data = self.data if uniform else data
         return UserItemMatrix(indptr, indices, data, self.n_items, self.n_users)
 
     def relabeled(
-        self, new_label: npt.NDArray[np.int32], transposed: UserItemMatrix | None = None
+        self,
+        new_label: npt.NDArray[np.int32],
+        transposed: UserItemMatrix | None = None,
+        *,
+        uniform: bool = False,
     ) -> UserItemMatrix:
         """Item ``j`` renamed ``new_label[j]`` (a permutation), rows sorted again.
 
         The rows are filled from the transpose under the new labels (:meth:`transpose`);
-        pass it as ``transposed`` when it is at hand.
+        pass it as ``transposed`` when it is at hand. ``uniform`` as for :meth:`transpose`.
         """
         if transposed is None:
-            transposed = self.transpose(new_label)
+            transposed = self.transpose(new_label, uniform=uniform)
         indices, data = kernels._rows_from_transpose(
             transposed.indptr,
             transposed.indices,
@@ -214,7 +223,9 @@ class UserItemMatrix:
             self.indptr,
             numba.get_num_threads(),
             _ROWS_PER_BLOCK,
+            not uniform,
         )
+        data = self.data if uniform else data
         return UserItemMatrix(self.indptr, indices, data, self.n_users, self.n_items)
 
     def with_data(self, data: npt.NDArray[np.float32]) -> UserItemMatrix:

@@ -204,9 +204,12 @@ class ItemSimilarity:
         trend: npt.NDArray[np.float64],
     ) -> _State:
         x = self._similarity_input(plain)
-        popularity = kernels._column_counts(x.indices, x.n_items, numba.get_num_threads())
-        xr, item_users, squares = _by_popularity(x, popularity)
-        diag = popularity if self._binary_input() else squares
+        popularity, work = kernels._column_counts(
+            x.indptr, x.indices, x.n_items, numba.get_num_threads()
+        )
+        binary = self._binary_input()
+        xr, item_users = _by_popularity(x, popularity, work, uniform=binary)
+        diag = popularity if binary else item_users.squares()
         found = self._run_topk(xr, item_users, diag, np.arange(x.n_items, dtype=np.int32))
         return _State(
             plain=plain,
@@ -447,10 +450,9 @@ class ItemSimilarity:
         old = state.item_users
         if old is None:  # a loaded model: rebuild it once
             x = self._similarity_input(state.plain)
-            xt = x.transpose()
-            old = _ItemUsers(
-                xt, None, kernels._item_sums(xt.indptr, xt.indices, xt.data, x.indptr)[1]
-            )
+            n_chunks = numba.get_num_threads()
+            work = kernels._column_counts(x.indptr, x.indices, x.n_items, n_chunks)[1]
+            old = _ItemUsers(x.transpose(), None, work)
         starts, ends = old.matrix.indptr[:-1], old.matrix.indptr[1:]
         if old.rows is not None:
             starts, ends = starts[old.rows], ends[old.rows]
@@ -482,9 +484,10 @@ class ItemSimilarity:
             x = x.with_data(self._transform(x.data))
         # (With 0/1 input the kernels read only the positions of x.)
         item_users = state.item_users
-        if item_users is None or item_users.rows is not None or len(redo) * 8 >= x.n_items:
+        assert item_users is not None  # _update merged it
+        if item_users.rows is not None or len(redo) * 8 >= x.n_items:
             # Many lists: relabelling by popularity pays for itself, as in a fit.
-            x, item_users, _ = _by_popularity(x, state.popularity)
+            x, item_users = _by_popularity(x, state.popularity, item_users.work, uniform=False)
         found = self._run_topk(x, item_users, state.diag, redo)
         targets: tuple[npt.NDArray[Any], ...] = (
             state.neighbors,
@@ -848,14 +851,27 @@ class _ItemUsers:
     rows: IntArray | None
     """The row of each item in ``matrix`` (``None``: the item's index)."""
     work: npt.NDArray[np.int64]
-    """Per item, the summed lengths of its users' rows (:func:`kernels._item_sums`)."""
+    """Per item, the summed lengths of its users' rows (:func:`kernels._column_counts`)."""
+
+    def squares(self) -> npt.NDArray[np.float64]:
+        """Per item, the sum of its squared values (in user order, as a pass over the user
+        rows sums them)."""
+        squares: npt.NDArray[np.float64] = kernels._row_squares(
+            self.matrix.indptr, self.matrix.data
+        )
+        return squares if self.rows is None else squares[self.rows]
 
 
 def _by_popularity(
-    x: UserItemMatrix, popularity: npt.NDArray[np.float64]
-) -> tuple[UserItemMatrix, _ItemUsers, npt.NDArray[np.float64]]:
-    """``x`` with its items relabelled by decreasing popularity (ties by index), its item
-    side in those labels, and each item's sum of squared values (in item order).
+    x: UserItemMatrix,
+    popularity: npt.NDArray[np.float64],
+    work: npt.NDArray[np.int64],
+    *,
+    uniform: bool,
+) -> tuple[UserItemMatrix, _ItemUsers]:
+    """``x`` with its items relabelled by decreasing popularity (ties by index), and its
+    item side in those labels (``work``: :attr:`_ItemUsers.work`). ``uniform``: every value
+    of ``x`` is the same, and both sides share its values.
 
     Popular items first keeps the hot part of the fit's accumulator in cache, and rows
     sorted in the new labels are read in order.
@@ -863,10 +879,9 @@ def _by_popularity(
     labels = np.argsort(-popularity, kind="stable").astype(np.int32)
     internal = np.empty_like(labels)
     internal[labels] = np.arange(len(labels), dtype=np.int32)
-    xt = x.transpose(internal)
-    xr = x.relabeled(internal, xt)
-    squares, work = kernels._item_sums(xt.indptr, xt.indices, xt.data, x.indptr)
-    return xr, _ItemUsers(xt, internal, work[internal]), squares[internal]
+    xt = x.transpose(internal, uniform=uniform)
+    xr = x.relabeled(internal, xt, uniform=uniform)
+    return xr, _ItemUsers(xt, internal, work)
 
 
 @attrs.define(eq=False)

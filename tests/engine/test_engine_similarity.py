@@ -148,7 +148,7 @@ def test_one_product_per_row_equals_one_per_entry() -> None:
     mt = m.transpose()
     diag = np.bincount(m.indices, weights=m.data.astype(np.float64) ** 2, minlength=40)
     labels = np.arange(40, dtype=np.int32)
-    work = kernels._item_sums(mt.indptr, mt.indices, mt.data, m.indptr)[1]
+    work = kernels._column_counts(m.indptr, m.indices, 40, 2)[1]
     args = (m.indptr, m.indices, m.data, mt.indptr, mt.indices, mt.data, diag, work, labels)
     rest = (labels, np.arange(40, dtype=np.int64), 6, kernels._COSINE, 0.0, 0.0, 0.0, False)
     runs = [kernels._topk_items(*args, *rest, row_constant, 4) for row_constant in (False, True)]
@@ -172,11 +172,15 @@ def test_never_the_item_itself_and_ties_by_index() -> None:
 def test_transpose_whatever_the_chunking(chunks: int) -> None:
     m = random_matrix(np.random.default_rng(chunks), 60, 30, 0.2, max_value=5)
     same = np.arange(30, dtype=np.int32)
-    indptr, indices, data = kernels._transpose(m.indptr, m.indices, m.data, same, chunks)
+    indptr, indices, data = kernels._transpose(m.indptr, m.indices, m.data, same, chunks, True)
     t = UserItemMatrix(indptr, indices, data, 30, 60)
     np.testing.assert_array_equal(dense(t), dense(m).T)
     for row in range(30):
         assert np.all(np.diff(t.row(row)[0]) > 0)
+    positions = kernels._transpose(m.indptr, m.indices, m.data, same, chunks, False)
+    np.testing.assert_array_equal(positions[0], indptr)
+    np.testing.assert_array_equal(positions[1], indices)
+    assert len(positions[2]) == 0
 
 
 @pytest.mark.parametrize("n_users", [0, 1, 40, 300])
@@ -189,34 +193,45 @@ def test_relabeled_and_transposed_under_new_labels(n_users: int) -> None:
     for user in range(n_users):
         assert np.all(np.diff(r.row(user)[0]) > 0)
     np.testing.assert_array_equal(dense(m.transpose(new_label)), dense(r).T)
+    # All one value: both sides share the values instead of copying them.
+    ones = m.with_data(np.ones(m.nnz, dtype=np.float32))
+    t = ones.transpose(new_label, uniform=True)
+    r = ones.relabeled(new_label, t, uniform=True)
+    assert t.data is ones.data
+    assert r.data is ones.data
+    np.testing.assert_array_equal(dense(r)[:, new_label], dense(m) > 0)
+    np.testing.assert_array_equal(dense(t), dense(r).T)
 
 
 @pytest.mark.parametrize(("chunks", "rows_per_block"), [(1, 1), (2, 7), (3, 50), (8, 1000)])
 def test_rows_from_transpose_block_by_block(chunks: int, rows_per_block: int) -> None:
     m = random_matrix(np.random.default_rng(chunks), 90, 40, 0.3, max_value=5)
     t = m.transpose()
-    indices, data = kernels._rows_from_transpose(
-        t.indptr, t.indices, t.data, m.indptr, chunks, rows_per_block
-    )
-    np.testing.assert_array_equal(indices, m.indices)
-    np.testing.assert_array_equal(data, m.data)
+    for with_values in (True, False):
+        indices, data = kernels._rows_from_transpose(
+            t.indptr, t.indices, t.data, m.indptr, chunks, rows_per_block, with_values
+        )
+        np.testing.assert_array_equal(indices, m.indices)
+        np.testing.assert_array_equal(data, m.data if with_values else [])
 
 
 @pytest.mark.parametrize("chunks", [1, 3, 500])
-def test_item_counts_squares_and_work(chunks: int) -> None:
-    """Counts in any chunking; squares bit for bit as np.bincount sums them; work by rows."""
+def test_item_counts_work_and_squares(chunks: int) -> None:
+    """Counts and work in any chunking; squares bit for bit as np.bincount sums them."""
     rng = np.random.default_rng(chunks)
     m = random_matrix(rng, 80, 30, 0.25, max_value=5)
     m = m.with_data(m.data * rng.random(m.nnz).astype(np.float32))  # sums that round
-    counts = kernels._column_counts(m.indices, 30, chunks)
+    counts, work = kernels._column_counts(m.indptr, m.indices, 30, chunks)
     np.testing.assert_array_equal(counts, np.bincount(m.indices, minlength=30))
-    t = m.transpose()
-    squares, work = kernels._item_sums(t.indptr, t.indices, t.data, m.indptr)
-    weights = m.data.astype(np.float64) ** 2
-    np.testing.assert_array_equal(squares, np.bincount(m.indices, weights, minlength=30))
     lengths = np.diff(m.indptr)
     np.testing.assert_array_equal(work, np.bincount(m.indices, np.repeat(lengths, lengths), 30))
-    np.testing.assert_array_equal(kernels._column_counts(m.indices[:0], 4, chunks), np.zeros(4))
+    t = m.transpose()
+    weights = m.data.astype(np.float64) ** 2
+    expected = np.bincount(m.indices, weights, minlength=30)
+    np.testing.assert_array_equal(kernels._row_squares(t.indptr, t.data), expected)
+    empty = kernels._column_counts(np.zeros(3, dtype=np.int64), m.indices[:0], 4, chunks)
+    np.testing.assert_array_equal(empty[0], np.zeros(4))
+    np.testing.assert_array_equal(empty[1], np.zeros(4))
 
 
 def test_deterministic_whatever_the_chunking() -> None:
@@ -234,7 +249,7 @@ def test_deterministic_whatever_the_chunking() -> None:
             mt.indices,
             mt.data,
             diag,
-            kernels._item_sums(mt.indptr, mt.indices, mt.data, m.indptr)[1],
+            kernels._column_counts(m.indptr, m.indices, 40, 2)[1],
             labels,
             labels,
             np.arange(40, dtype=np.int64),
