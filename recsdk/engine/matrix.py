@@ -207,15 +207,16 @@ class UserItemMatrix:
         new_label: npt.NDArray[np.int32],
         transposed: UserItemMatrix | None = None,
         *,
-        uniform: bool = False,
+        constant_rows: bool = False,
     ) -> UserItemMatrix:
         """Item ``j`` renamed ``new_label[j]`` (a permutation), rows sorted again.
 
         The rows are filled from the transpose under the new labels (:meth:`transpose`);
-        pass it as ``transposed`` when it is at hand. ``uniform`` as for :meth:`transpose`.
+        pass it as ``transposed`` when it is at hand. ``constant_rows``: each row holds one
+        value (0/1 input, or BM25 weights of it), so the rows keep ``data`` as it is.
         """
         if transposed is None:
-            transposed = self.transpose(new_label, uniform=uniform)
+            transposed = self.transpose(new_label)
         indices, data = kernels._rows_from_transpose(
             transposed.indptr,
             transposed.indices,
@@ -223,9 +224,9 @@ class UserItemMatrix:
             self.indptr,
             numba.get_num_threads(),
             _ROWS_PER_BLOCK,
-            not uniform,
+            not constant_rows,
         )
-        data = self.data if uniform else data
+        data = self.data if constant_rows else data
         return UserItemMatrix(self.indptr, indices, data, self.n_users, self.n_items)
 
     def with_data(self, data: npt.NDArray[np.float32]) -> UserItemMatrix:

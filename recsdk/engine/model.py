@@ -208,7 +208,10 @@ class ItemSimilarity:
             x.indptr, x.indices, x.n_items, numba.get_num_threads()
         )
         binary = self._binary_input()
-        xr, item_users = _by_popularity(x, popularity, work, uniform=binary)
+        constant_rows = binary or bool(kernels._rows_constant(x.indptr, x.data))
+        xr, item_users = _by_popularity(
+            x, popularity, work, uniform=binary, constant_rows=constant_rows
+        )
         diag = popularity if binary else item_users.squares()
         found = self._run_topk(xr, item_users, diag, np.arange(x.n_items, dtype=np.int32))
         return _State(
@@ -487,7 +490,9 @@ class ItemSimilarity:
         assert item_users is not None  # _update merged it
         if item_users.rows is not None or len(redo) * 8 >= x.n_items:
             # Many lists: relabelling by popularity pays for itself, as in a fit.
-            x, item_users = _by_popularity(x, state.popularity, item_users.work, uniform=False)
+            x, item_users = _by_popularity(
+                x, state.popularity, item_users.work, uniform=False, constant_rows=False
+            )
         found = self._run_topk(x, item_users, state.diag, redo)
         targets: tuple[npt.NDArray[Any], ...] = (
             state.neighbors,
@@ -868,10 +873,12 @@ def _by_popularity(
     work: npt.NDArray[np.int64],
     *,
     uniform: bool,
+    constant_rows: bool,
 ) -> tuple[UserItemMatrix, _ItemUsers]:
     """``x`` with its items relabelled by decreasing popularity (ties by index), and its
     item side in those labels (``work``: :attr:`_ItemUsers.work`). ``uniform``: every value
-    of ``x`` is the same, and both sides share its values.
+    of ``x`` is the same, and both sides share its values; ``constant_rows``: each row of
+    ``x`` holds one value, and the relabelled rows share its values.
 
     Popular items first keeps the hot part of the fit's accumulator in cache, and rows
     sorted in the new labels are read in order.
@@ -880,7 +887,7 @@ def _by_popularity(
     internal = np.empty_like(labels)
     internal[labels] = np.arange(len(labels), dtype=np.int32)
     xt = x.transpose(internal, uniform=uniform)
-    xr = x.relabeled(internal, xt, uniform=uniform)
+    xr = x.relabeled(internal, xt, constant_rows=constant_rows)
     return xr, _ItemUsers(xt, internal, work)
 
 

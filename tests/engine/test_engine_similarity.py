@@ -196,11 +196,16 @@ def test_relabeled_and_transposed_under_new_labels(n_users: int) -> None:
     # All one value: both sides share the values instead of copying them.
     ones = m.with_data(np.ones(m.nnz, dtype=np.float32))
     t = ones.transpose(new_label, uniform=True)
-    r = ones.relabeled(new_label, t, uniform=True)
+    r = ones.relabeled(new_label, t, constant_rows=True)
     assert t.data is ones.data
     assert r.data is ones.data
     np.testing.assert_array_equal(dense(r)[:, new_label], dense(m) > 0)
     np.testing.assert_array_equal(dense(t), dense(r).T)
+    # One value a row: the relabelled rows share them.
+    per_row = m.with_data(np.repeat(np.arange(n_users, dtype=np.float32) + 1, m.row_lengths()))
+    r = per_row.relabeled(new_label, constant_rows=True)
+    assert r.data is per_row.data
+    np.testing.assert_array_equal(dense(r)[:, new_label], dense(per_row))
 
 
 @pytest.mark.parametrize(("chunks", "rows_per_block"), [(1, 1), (2, 7), (3, 50), (8, 1000)])
