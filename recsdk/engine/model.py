@@ -208,12 +208,13 @@ class ItemSimilarity:
             x.indptr, x.indices, x.n_items, numba.get_num_threads()
         )
         binary = self._binary_input()
-        constant_rows = binary or bool(kernels._rows_constant(x.indptr, x.data))
+        constant_rows = self._constant_rows(x)
         xr, item_users = _by_popularity(
             x, popularity, work, uniform=binary, constant_rows=constant_rows
         )
         diag = popularity if binary else item_users.squares()
-        found = self._run_topk(xr, item_users, diag, np.arange(x.n_items, dtype=np.int32))
+        everything = np.arange(x.n_items, dtype=np.int32)
+        found = self._run_topk(xr, item_users, diag, everything, constant_rows)
         return _State(
             plain=plain,
             decayed=decayed,
@@ -238,11 +239,13 @@ class ItemSimilarity:
         item_users: _ItemUsers,
         diag: npt.NDArray[np.float64],
         todo: npt.NDArray[np.int32],
+        constant_rows: bool,
     ) -> tuple[Any, ...]:
         """Neighbour lists of the items ``todo`` (rows in that order).
 
         ``item_users`` is the similarity input's item side, ``xr`` its user side with the
-        items labelled as the item side's rows are (:func:`_by_popularity`).
+        items labelled as the item side's rows are (:func:`_by_popularity`);
+        ``constant_rows``: :meth:`_constant_rows`.
         """
         rows = item_users.rows
         if rows is None:
@@ -256,7 +259,7 @@ class ItemSimilarity:
         order = np.argsort(internal_todo, kind="stable").astype(np.int64)
         measure, alpha, shrink, support = self._kernel_args()
         binary = self._binary_input()
-        row_constant = not binary and bool(kernels._rows_constant(xr.indptr, xr.data))
+        row_constant = constant_rows and not binary  # (0/1 input reads no values at all)
         return kernels._topk_items(  # type: ignore[no-any-return]
             xr.indptr, xr.indices, xr.data, xt.indptr, xt.indices, xt.data, diag[labels],
             item_users.work[labels], labels, internal_todo[order], order,
@@ -326,6 +329,11 @@ class ItemSimilarity:
                 raise ValueError("a decayed model takes interactions with timestamps")
             raise ValueError("new interactions must have timestamps like the first ones")
         return plain, decayed, trend
+
+    def _constant_rows(self, x: UserItemMatrix) -> bool:
+        """Whether each row of the similarity input ``x`` holds one value: 0/1 input, or
+        BM25 or TF-IDF weights of it, which weigh a user's entries alike."""
+        return self._binary_input() or bool(kernels._rows_constant(x.indptr, x.data))
 
     def _binary_input(self) -> bool:
         """Whether the similarity input is 0/1."""
@@ -493,7 +501,7 @@ class ItemSimilarity:
             x, item_users = _by_popularity(
                 x, state.popularity, item_users.work, uniform=False, constant_rows=False
             )
-        found = self._run_topk(x, item_users, state.diag, redo)
+        found = self._run_topk(x, item_users, state.diag, redo, self._constant_rows(x))
         targets: tuple[npt.NDArray[Any], ...] = (
             state.neighbors,
             state.scores,
