@@ -685,17 +685,7 @@ def _column_counts(indptr, indices, n_cols, n_chunks):  # type: ignore[no-untype
             for p in range(indptr[r], indptr[r + 1]):
                 counts[c, indices[p]] += 1
                 lengths[c, indices[p]] += length
-    total = np.empty(n_cols, dtype=np.float64)
-    work = np.empty(n_cols, dtype=np.int64)
-    for col in prange(n_cols):
-        n = 0
-        w = 0
-        for c in range(n_chunks):
-            n += counts[c, col]
-            w += lengths[c, col]
-        total[col] = n
-        work[col] = w
-    return total, work
+    return counts.sum(axis=0).astype(np.float64), lengths.sum(axis=0)
 
 
 @_jit(parallel=True)
