@@ -902,12 +902,17 @@ def _score_one(  # type: ignore[no-untyped-def]
 
     ``acc`` (zeros), ``best`` (``-inf``) and ``leader`` are the caller's scratch arrays of
     one entry per item, left as they were found: a request touches only its candidates.
+    An excluded item's ``best`` is ``+inf`` meanwhile, so that it never becomes one (a
+    look-up, where a search of ``excluded`` per candidate took a third of the time).
 
     Returns ``(items, scores, sources, top)``: ``sources[c]`` is the position in ``hist``
     of the item that contributed most to ``items[c]`` (the earliest on a tie; -1 for items
     that no history item led to), ``top`` the largest eligible neighbour sum (0 if none).
     """
     width = nbr.shape[1]
+    for e in range(excluded.shape[0]):
+        if 0 <= excluded[e] < best.shape[0]:
+            best[excluded[e]] = np.inf
     union = np.empty(hist.shape[0] * width, dtype=np.int32)
     m = 0
     for h in range(hist.shape[0]):
@@ -926,12 +931,11 @@ def _score_one(  # type: ignore[no-untyped-def]
                 best[j] = v
                 leader[j] = h
     totals = np.empty(m, dtype=np.float64)
-    for c in range(m):
-        totals[c] = acc[union[c]]
-    scale = _keep_eligible(union, totals, m, excluded, trending)
     top = 0.0
     for c in range(m):
+        totals[c] = acc[union[c]]
         top = max(top, totals[c])
+    scale = _trend_scale(top, trending)
     heap_s = np.empty(k, dtype=np.float64)
     heap_i = np.empty(k, dtype=np.int32)
     heap_a = np.empty(k, dtype=np.float32)
@@ -947,7 +951,7 @@ def _score_one(  # type: ignore[no-untyped-def]
         if offered >= k:
             break
         j = trending[p]
-        if best[j] != -np.inf or _contains(excluded, j):
+        if best[j] != -np.inf:  # a neighbour, or excluded
             continue
         size = _heap_push(heap_s, heap_i, heap_a, size, k, prior[j], j, 0.0)
         offered += 1
@@ -959,27 +963,24 @@ def _score_one(  # type: ignore[no-untyped-def]
     sources = np.full(size, -1, dtype=np.int32)
     for c in range(size):
         j = out_i[0, c]
-        if best[j] != -np.inf and acc[j] > 0.0 and not _contains(excluded, j):
+        if -np.inf < best[j] < np.inf and acc[j] > 0.0:
             sources[c] = leader[j]
     for c in range(m):
         j = union[c]
         acc[j] = 0.0
         best[j] = -np.inf
+    for e in range(excluded.shape[0]):
+        if 0 <= excluded[e] < best.shape[0]:
+            acc[excluded[e]] = 0.0
+            best[excluded[e]] = -np.inf
     return out_i[0, :size], out_s[0, :size], sources, top
 
 
-@_jit()
-def _keep_eligible(items, totals, n, excluded, trending):  # type: ignore[no-untyped-def]
-    """Zero the totals of excluded items; the factor to apply to the others' scores.
-
-    The factor is 1, or with a trend term 1 / the best eligible total, so that the trend
-    weighs the same against every user's best recommendation.
-    """
-    best = 0.0
-    for c in range(n):
-        if totals[c] > 0.0 and _contains(excluded, items[c]):
-            totals[c] = 0.0
-        best = max(best, totals[c])
+@_jit(inline=True)
+def _trend_scale(best, trending):  # type: ignore[no-untyped-def]
+    """The factor to apply to neighbour sums whose best eligible one is ``best``: 1, or with
+    a trend term 1 / ``best``, so that the trend weighs the same against every user's best
+    recommendation."""
     if trending.shape[0] == 0:
         return 1.0
     return 1.0 / best if best > 0.0 else 0.0
@@ -1005,6 +1006,10 @@ def _score_many(  # type: ignore[no-untyped-def]
         heap_i = np.empty(k, dtype=np.int32)
         heap_a = np.empty(k, dtype=np.float32)
         for r in range(chunk, n_rows, n_chunks):
+            excluded = x_items[x_indptr[r] : x_indptr[r + 1]]
+            for e in range(excluded.shape[0]):  # marked as seen: never a candidate
+                if excluded[e] < n_items:
+                    mark[excluded[e]] = r
             n_touched = 0
             for h in range(h_indptr[r], h_indptr[r + 1]):
                 item = h_items[h]
@@ -1018,12 +1023,16 @@ def _score_many(  # type: ignore[no-untyped-def]
                         touched[n_touched] = j
                         n_touched += 1
                     acc[j] += w * nbr_score[item, c]
+            top = 0.0
             for q in range(n_touched):
                 j = touched[q]
                 totals[q] = acc[j]
                 acc[j] = 0.0
-            excluded = x_items[x_indptr[r] : x_indptr[r + 1]]
-            scale = _keep_eligible(touched, totals, n_touched, excluded, trending)
+                top = max(top, totals[q])
+            for e in range(excluded.shape[0]):
+                if excluded[e] < n_items:
+                    acc[excluded[e]] = 0.0
+            scale = _trend_scale(top, trending)
             size = 0
             for q in range(n_touched):
                 j = touched[q]
@@ -1035,7 +1044,7 @@ def _score_many(  # type: ignore[no-untyped-def]
                 if offered >= k:
                     break
                 j = trending[p]
-                if mark[j] == r or _contains(excluded, j):
+                if mark[j] == r:  # a neighbour, or excluded
                     continue
                 size = _heap_push(heap_s, heap_i, heap_a, size, k, prior[j], j, 0.0)
                 offered += 1

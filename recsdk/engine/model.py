@@ -781,10 +781,10 @@ class ItemSimilarity:
             cols.append(exclude.indices)
         if not rows:
             return np.zeros(n + 1, dtype=np.int64), np.empty(0, dtype=np.int32)
+        wide = max(self.n_items, histories.n_items, 0 if exclude is None else exclude.n_items)
         merged = UserItemMatrix.from_coo(
-            np.concatenate(rows), np.concatenate(cols), n_users=n,
-            n_items=max(self.n_items, histories.n_items),
-        )  # fmt: skip
+            np.concatenate(rows), np.concatenate(cols), n_users=n, n_items=wide
+        )
         return merged.indptr, merged.indices
 
     # ------------------------------------------------------------------ persistence

@@ -73,6 +73,12 @@ def test_score_matches_reference(
     )  # fmt: skip
     assert items.tolist() == ref_items
     np.testing.assert_array_equal(scores, np.asarray(ref_scores, dtype=np.float32))
+    # Items outside the catalog in ``exclude`` change nothing.
+    beyond = np.concatenate([extra, [-3, 25]]).astype(np.int32)
+    again, _ = model.score(
+        history, weights, k=k, exclude=beyond, exclude_history=exclude_history, fill=fill
+    )
+    assert again.tolist() == ref_items
     explained = model.explain(
         history, weights, k=k, exclude=extra, exclude_history=exclude_history, fill=fill
     )
@@ -93,6 +99,13 @@ def test_score_matches_reference(
     ex = UserItemMatrix.from_coo(np.zeros(2, dtype=np.int32), extra, n_users=1, n_items=20)
     many_items, _many_scores = model.score_many(
         hist, k=k, exclude=ex, exclude_history=exclude_history, fill=fill
+    )
+    assert many_items[0][many_items[0] >= 0].tolist() == ref_items
+    wider = UserItemMatrix.from_coo(
+        np.zeros(3, dtype=np.int32), np.append(extra, 25), n_users=1, n_items=30
+    )
+    many_items, _many_scores = model.score_many(
+        hist, k=k, exclude=wider, exclude_history=exclude_history, fill=fill
     )
     assert many_items[0][many_items[0] >= 0].tolist() == ref_items
 
