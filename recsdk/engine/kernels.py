@@ -898,7 +898,7 @@ def _score_one(  # type: ignore[no-untyped-def]
     empty) scores are scaled so that the best is 1 and ``prior[j]`` is added, and trending
     items outside the neighbours compete with ``prior[j]`` alone. With ``fill`` the rest of
     the ``k`` slots take the most popular allowed items (score 0). Sums run in history
-    order, as in :func:`_score_many`.
+    order, as in :func:`_score_many`. History items outside the catalog count for nothing.
 
     ``acc`` (zeros), ``best`` (``-inf``) and ``leader`` are the caller's scratch arrays of
     one entry per item, left as they were found: a request touches only its candidates.
@@ -917,6 +917,8 @@ def _score_one(  # type: ignore[no-untyped-def]
     m = 0
     for h in range(hist.shape[0]):
         item = hist[h]
+        if item < 0 or item >= nbr.shape[0]:  # not in the catalog
+            continue
         w = np.float64(hist_w[h])
         for c in range(width):
             j = nbr[item, c]

@@ -57,7 +57,7 @@ _RESOLVE_SHARE = 4.0
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
 
-_NO_ITEMS: IntArray = np.empty(0, dtype=np.int32)
+_NO_ITEMS: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
 
 
 def _n_chunks(n_tasks: int) -> int:
@@ -627,7 +627,7 @@ class ItemSimilarity:
         ...") come from :attr:`Scored.sources` at no extra cost.
         """
         state = self._fitted()
-        hist, w, positions = self._history(history, weights)
+        hist, w = history_arrays(history, weights)  # the kernel passes over unknown items
         excluded = self._excluded(hist if exclude_history else None, exclude)
         prior, trending = state.prior(self.trend_weight if trend else 0.0)
         items, scores, sources, top = kernels._score_one(
@@ -635,8 +635,6 @@ class ItemSimilarity:
             hist, w, excluded, state.popular_order(), prior, trending, int(k), bool(fill),
             *self._scratch_arrays(state.neighbors.shape[0]),
         )  # fmt: skip
-        led = sources >= 0
-        sources[led] = positions[sources[led]]
         return Scored(items, scores, sources, float(top))
 
     def score_many(
@@ -748,18 +746,16 @@ class ItemSimilarity:
             self._scratch.arrays = arrays
         return arrays
 
-    def _history(
-        self, history: npt.ArrayLike, weights: npt.ArrayLike | None
-    ) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-        return known_history(history, weights, self.n_items)
-
-    def _excluded(self, hist: IntArray | None, exclude: npt.ArrayLike | None) -> IntArray:
-        """The items never to return, sorted (repeats are harmless to the kernels' search)."""
+    def _excluded(
+        self, hist: npt.NDArray[np.int64] | None, exclude: npt.ArrayLike | None
+    ) -> npt.NDArray[np.int64]:
+        """The items never to return, sorted (repeats and items outside the catalog are
+        harmless to the kernels)."""
         parts = []
         if hist is not None and len(hist):
             parts.append(hist)
         if exclude is not None:
-            parts.append(np.asarray(exclude, dtype=np.int32).ravel())
+            parts.append(np.asarray(exclude, dtype=np.int64).ravel())
         if not parts:
             return _NO_ITEMS
         merged = parts[0] if len(parts) == 1 else np.concatenate(parts)
@@ -981,10 +977,10 @@ class _State:
         )
 
 
-def known_history(
-    history: npt.ArrayLike, weights: npt.ArrayLike | None, n_items: int
-) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """The known items of a history, their weights (default 1) and their positions in it."""
+def history_arrays(
+    history: npt.ArrayLike, weights: npt.ArrayLike | None
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """A history's items and their weights (default 1), as flat arrays of one length."""
     hist = np.atleast_1d(np.asarray(history, dtype=np.int64))
     w = (
         np.ones(len(hist), dtype=np.float64)
@@ -993,6 +989,14 @@ def known_history(
     )
     if w.shape != hist.shape:
         raise ValueError("weights must have one value per history item")
+    return hist, w
+
+
+def known_history(
+    history: npt.ArrayLike, weights: npt.ArrayLike | None, n_items: int
+) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The known items of a history, their weights (default 1) and their positions in it."""
+    hist, w = history_arrays(history, weights)
     known = (hist >= 0) & (hist < n_items)
     return hist[known].astype(np.int32), w[known], np.flatnonzero(known)
 

@@ -87,6 +87,17 @@ def test_score_matches_reference(
         _leading_source(state.neighbors[:, :4], state.scores[:, :4], history, weights, j)
         for j in ref_items
     ]
+    # Items outside the catalog in the history count for nothing; sources still give
+    # positions in the history as passed.
+    padded = np.concatenate([[-1], history, [99]]).astype(np.int64)
+    padded_weights = np.concatenate([[1.0], weights, [2.0]])
+    with_unknown = model.explain(
+        padded, padded_weights, k=k, exclude=extra, exclude_history=exclude_history, fill=fill
+    )
+    assert with_unknown.items.tolist() == ref_items
+    assert with_unknown.sources.tolist() == [
+        s + 1 if s >= 0 else -1 for s in explained.sources.tolist()
+    ]
     _, best = model.score(
         history, weights, k=1, exclude=extra, exclude_history=exclude_history, fill=False,
         trend=False,
