@@ -764,7 +764,10 @@ class ItemSimilarity:
     def _excluded_rows(
         self, histories: UserItemMatrix, exclude: UserItemMatrix | None, with_history: bool
     ) -> tuple[npt.NDArray[np.int64], IntArray]:
+        """Per history, the sorted items never to return, as CSR ``(indptr, indices)``."""
         n = histories.n_users
+        if exclude is None and with_history:
+            return histories.indptr, histories.indices  # rows already sorted
         rows: list[npt.NDArray[np.int64]] = []
         cols: list[IntArray] = []
         if with_history:

@@ -112,6 +112,11 @@ def test_score_matches_reference(
         hist, k=k, exclude=ex, exclude_history=exclude_history, fill=fill
     )
     assert many_items[0][many_items[0] >= 0].tolist() == ref_items
+    alone, _ = model.score(history, weights, k=k, exclude_history=exclude_history, fill=fill)
+    many_items, _many_scores = model.score_many(
+        hist, k=k, exclude_history=exclude_history, fill=fill
+    )
+    assert many_items[0][many_items[0] >= 0].tolist() == alone.tolist()
     wider = UserItemMatrix.from_coo(
         np.zeros(3, dtype=np.int32), np.append(extra, 25), n_users=1, n_items=30
     )
