@@ -123,7 +123,7 @@ class EASE:
         and each item's trend term is added.
         """
         b = self._fitted()
-        hist, w, _ = known_history(history, weights, b.shape[0])
+        hist, w = known_history(history, weights, b.shape[0])
         scores = (w.astype(np.float32) @ b[hist]) if len(hist) else np.zeros(b.shape[0])
         if trend and self._prior is not None and self.trend_weight > 0:
             best = float(scores.max(initial=0.0))

@@ -997,11 +997,11 @@ def history_arrays(
 
 def known_history(
     history: npt.ArrayLike, weights: npt.ArrayLike | None, n_items: int
-) -> tuple[IntArray, npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """The known items of a history, their weights (default 1) and their positions in it."""
+) -> tuple[IntArray, npt.NDArray[np.float64]]:
+    """The known items of a history and their weights (default 1)."""
     hist, w = history_arrays(history, weights)
     known = (hist >= 0) & (hist < n_items)
-    return hist[known].astype(np.int32), w[known], np.flatnonzero(known)
+    return hist[known].astype(np.int32), w[known]
 
 
 def _grown(m: UserItemMatrix, n_users: int, n_items: int) -> UserItemMatrix:
