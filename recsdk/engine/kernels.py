@@ -1137,15 +1137,22 @@ def _merge_csr(  # type: ignore[no-untyped-def]
 @_jit(parallel=True)
 def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignore[no-untyped-def]
     """What :func:`_update_items` reads of the changed rows (``old`` and ``new`` values at
-    the same positions): the transpose ``(t_indptr, t_rows, t_old, t_new)`` of the rows
-    where some value changed (the others change no co-occurrence) and the entries whose
-    value changed, ``(g_indptr, g_items, g_old, g_new)``; last, the change of
-    :func:`_column_counts`'s work (over positive values) per item.
+    the same positions), item by item.
 
-    The transpose is built like :func:`_transpose`: each of ``n_chunks`` row ranges counts
-    its columns, then all fill their slots at once.
+    Returns, in order:
+
+    - ``(t_indptr, t_rows, t_old, t_new)``: per item, the rows where its own value changed
+      (its co-occurrences with the whole new row change), with its old and new value;
+    - ``(e_indptr, e_items, e_change)``: per item, what the other changed entries of the
+      rows where its value ``v`` stayed do to its co-occurrences: ``v * (new - old)`` of
+      each, written out so that the update reads them in order, not row by row;
+    - the change of :func:`_column_counts`'s work (over positive values) per item.
+
+    Built like :func:`_transpose`: each of ``n_chunks`` row ranges counts its columns, then
+    all fill their slots at once.
     """
     n_rows = indptr.shape[0] - 1
+    # Each row's changed entries (g_*): scratch that the per-item changes are made of.
     g_counts = np.zeros(n_rows + 1, dtype=np.int64)
     for r in prange(n_rows):
         n_moved = 0
@@ -1156,16 +1163,22 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
     bounds = np.empty(n_chunks + 1, dtype=np.int64)
     for c in range(n_chunks + 1):
         bounds[c] = (n_rows * c) // n_chunks
-    counts = np.zeros((n_chunks, n_items), dtype=np.int64)
+    t_counts = np.zeros((n_chunks, n_items), dtype=np.int64)
+    e_counts = np.zeros((n_chunks, n_items), dtype=np.int64)
     work = np.zeros((n_chunks, n_items), dtype=np.int64)
     for c in prange(n_chunks):
         for r in range(bounds[c], bounds[c + 1]):
-            if g_indptr[r + 1] == g_indptr[r]:
+            n_moved = g_indptr[r + 1] - g_indptr[r]
+            if n_moved == 0:
                 continue
             n_old = 0
             n_new = 0
             for q in range(indptr[r], indptr[r + 1]):
-                counts[c, indices[q]] += 1
+                j = indices[q]
+                if old[q] != new[q]:
+                    t_counts[c, j] += 1
+                elif new[q] != 0.0:
+                    e_counts[c, j] += n_moved
                 n_old += old[q] > 0.0
                 n_new += new[q] > 0.0
             for q in range(indptr[r], indptr[r + 1]):
@@ -1173,32 +1186,47 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
                     n_old if old[q] > 0.0 else 0
                 )
     work_change = work.sum(axis=0)
-    t_indptr = _column_slots(counts)
-    t_rows = _allocate(t_indptr[n_items], np.int32)
-    t_old = _allocate(t_indptr[n_items], np.float32)
-    t_new = _allocate(t_indptr[n_items], np.float32)
-    g_items = _allocate(g_indptr[n_rows], np.int32)
-    g_old = _allocate(g_indptr[n_rows], np.float32)
-    g_new = _allocate(g_indptr[n_rows], np.float32)
+    t_indptr = _column_slots(t_counts)
+    e_indptr = _column_slots(e_counts)
+    t_rows = np.empty(t_indptr[n_items], dtype=np.int32)
+    t_old = np.empty(t_indptr[n_items], dtype=np.float32)
+    t_new = np.empty(t_indptr[n_items], dtype=np.float32)
+    e_items = _allocate(e_indptr[n_items], np.int32)
+    e_change = _allocate(e_indptr[n_items], np.int32)
+    g_items = np.empty(g_indptr[n_rows], dtype=np.int32)
+    g_old = np.empty(g_indptr[n_rows], dtype=np.float32)
+    g_new = np.empty(g_indptr[n_rows], dtype=np.float32)
     for c in prange(n_chunks):
-        fill = counts[c]
+        t_fill = t_counts[c]
+        e_fill = e_counts[c]
         for r in range(bounds[c], bounds[c + 1]):
-            o = g_indptr[r]
-            if g_indptr[r + 1] == o:
+            g_first, g_last = g_indptr[r], g_indptr[r + 1]
+            if g_last == g_first:
                 continue
+            o = g_first
             for q in range(indptr[r], indptr[r + 1]):
-                j = indices[q]
-                p = fill[j]
-                t_rows[p] = r
-                t_old[p] = old[q]
-                t_new[p] = new[q]
-                fill[j] = p + 1
                 if old[q] != new[q]:
-                    g_items[o] = j
+                    g_items[o] = indices[q]
                     g_old[o] = old[q]
                     g_new[o] = new[q]
                     o += 1
-    return t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new, work_change
+            for q in range(indptr[r], indptr[r + 1]):
+                j = indices[q]
+                if old[q] != new[q]:
+                    p = t_fill[j]
+                    t_rows[p] = r
+                    t_old[p] = old[q]
+                    t_new[p] = new[q]
+                    t_fill[j] = p + 1
+                elif new[q] != 0.0:
+                    value = np.int32(new[q])
+                    p = e_fill[j]
+                    for m in range(g_first, g_last):
+                        e_items[p] = g_items[m]
+                        e_change[p] = value * (np.int32(g_new[m]) - np.int32(g_old[m]))
+                        p += 1
+                    e_fill[j] = p
+    return t_indptr, t_rows, t_old, t_new, e_indptr, e_items, e_change, work_change
 
 
 @_jit(parallel=True)
@@ -1240,9 +1268,9 @@ def _merge_item_users(  # type: ignore[no-untyped-def]
     """The item x user matrix after some users' rows were replaced.
 
     Item ``i``'s users are ``indices[starts[i]:ends[i]]`` (sorted, positive values; none
-    for ``i`` beyond ``starts``). ``t_*`` lists for each item the changed rows that hold it
-    (``row_users`` maps a changed row to its user, increasing) with the item's old and new
-    value there: a changed user held the item iff its old value is positive, and keeps it
+    for ``i`` beyond ``starts``). ``t_*`` lists for each item the changed rows where its
+    value changed (``row_users`` maps a changed row to its user, increasing) with its old
+    and new value there: the user held the item iff the old value is positive, and keeps it
     iff the new one is. Returns the CSR ``(indptr, indices, data)`` in item order.
     """
     n_items = t_indptr.shape[0] - 1
@@ -1260,8 +1288,6 @@ def _merge_item_users(  # type: ignore[no-untyped-def]
         p, p_end = (starts[i], ends[i]) if i < n_old else (0, 0)
         o = indptr[i]
         for q in range(t_indptr[i], t_indptr[i + 1]):
-            if t_new[q] == t_old[q]:
-                continue  # the user's entry stays as it is
             user = row_users[t_rows[q]]
             # The users before this one, in one copy.
             stop = _lower_bound(indices, p, p_end, user)
@@ -1324,8 +1350,8 @@ def _max_old_cooc_real(cut, d_i, d_j, f_i, g_j, measure, shrink, min_support):  
 @_jit(parallel=True)
 def _update_items(  # type: ignore[no-untyped-def]
     old_neighbors, old_scores, old_cooc, old_cut_score, old_cut_item, d_old, d_new,
-    t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
-    g_indptr, g_items, g_old, g_new, xt_indptr, xt_indices, xt_data, work, n_users,
+    t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new, e_indptr, e_items,
+    e_change, xt_indptr, xt_indices, xt_data, work, n_users,
     served, measure, alpha, shrink, min_support, binary, share, n_chunks,
 ):  # fmt: skip
     """Neighbour lists of every item after some users' rows changed, where provable.
@@ -1333,9 +1359,9 @@ def _update_items(  # type: ignore[no-untyped-def]
     Requires integral data whose co-occurrences stay below 2**24 (every sum exact in
     float32) and no decreasing ``d``. ``old_*`` are the fitted lists (read only; fewer rows
     when items were added), ``d_*`` the items' self-products before and after. The changed
-    users' rows, old and new values: ``c_*`` (all entries), ``g_*`` (only the entries whose
-    value changed) and ``t_*`` (for each item, the rows holding it among those where some
-    value changed, with its old and new value). ``xt_*`` is the new item x user matrix
+    users' rows: ``c_*`` (all entries, new and old values); per item, ``t_*`` the rows where
+    its own value changed (old and new value) and ``e_*`` the co-occurrence changes where it
+    did not (:func:`_split_changes`). ``xt_*`` is the new item x user matrix
     (sorted user lists, ``n_users`` columns) and ``work[i]`` the accumulations a
     recomputation of item ``i`` takes.
 
@@ -1385,7 +1411,7 @@ def _update_items(  # type: ignore[no-untyped-def]
         # out in turn: few chunks (each zeroes its scratch arrays) that still share the
         # work evenly.
         for i in _dealt_blocks(chunk, n_chunks, n_items):
-            changed = t_indptr[i + 1] > t_indptr[i]
+            changed = t_indptr[i + 1] > t_indptr[i] or e_indptr[i + 1] > e_indptr[i]
             if not changed and not _neighbor_grew(i, old_neighbors, facts):
                 _copy_row(
                     i, old_neighbors, old_scores, old_cooc, old_cut_score, old_cut_item,
@@ -1398,7 +1424,7 @@ def _update_items(  # type: ignore[no-untyped-def]
             if changed:
                 n_touched = _delta_cooc(
                     i, stamp, t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
-                    g_indptr, g_items, g_old, g_new, pair, touched,
+                    e_indptr, e_items, e_change, pair, touched,
                 )  # fmt: skip
             size = _rescore_stored(
                 i, stamp, old_neighbors, old_cooc, facts, f_new[i], measure, shrink,
@@ -1477,8 +1503,8 @@ def _copy_row(  # type: ignore[no-untyped-def]
 
 @_jit()
 def _delta_cooc(  # type: ignore[no-untyped-def]
-    i, stamp, t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new,
-    g_indptr, g_items, g_old, g_new, pair, touched,
+    i, stamp, t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new, e_indptr,
+    e_items, e_change, pair, touched,
 ):  # fmt: skip
     """``pair[j, 0]`` = change of item ``i``'s co-occurrence with ``j``; return #touched."""
     n_touched = _index(0)
@@ -1489,20 +1515,18 @@ def _delta_cooc(  # type: ignore[no-untyped-def]
         r = t_rows[p]
         o_i = np.int32(t_old[p])
         n_i = np.int32(t_new[p])
-        if o_i != n_i:
-            for q in range(_index(c_indptr[r]), _index(c_indptr[r + 1])):
-                j = _index(c_items[q])
-                touched[n_touched] = j  # kept only on a first touch: no branch to miss
-                n_touched += _index(pair[j, 1] != stamp)
-                pair[j, 1] = stamp
-                pair[j, 0] += n_i * np.int32(c_new[q]) - o_i * np.int32(c_old[q])
-        else:
-            for q in range(_index(g_indptr[r]), _index(g_indptr[r + 1])):
-                j = _index(g_items[q])
-                touched[n_touched] = j
-                n_touched += _index(pair[j, 1] != stamp)
-                pair[j, 1] = stamp
-                pair[j, 0] += o_i * (np.int32(g_new[q]) - np.int32(g_old[q]))
+        for q in range(_index(c_indptr[r]), _index(c_indptr[r + 1])):
+            j = _index(c_items[q])
+            touched[n_touched] = j  # kept only on a first touch: no branch to miss
+            n_touched += _index(pair[j, 1] != stamp)
+            pair[j, 1] = stamp
+            pair[j, 0] += n_i * np.int32(c_new[q]) - o_i * np.int32(c_old[q])
+    for p in range(_index(e_indptr[i]), _index(e_indptr[i + 1])):
+        j = _index(e_items[p])
+        touched[n_touched] = j
+        n_touched += _index(pair[j, 1] != stamp)
+        pair[j, 1] = stamp
+        pair[j, 0] += e_change[p]
     return np.intp(n_touched)
 
 

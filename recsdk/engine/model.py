@@ -391,17 +391,18 @@ class ItemSimilarity:
             weights=(rows.data[moved] > 0).astype(np.float64) - (old_rows.data[moved] > 0),
             minlength=n_items,
         )
-        changes = kernels._split_changes(
+        *changes, work_change = kernels._split_changes(
             rows.indptr, rows.indices, old_rows.data, rows.data, n_items,
             numba.get_num_threads(),
         )  # fmt: skip
-        item_users = self._merged_item_users(state, changes, users, plain.n_users)
+        own_changes = changes[:4]
+        item_users = self._merged_item_users(state, own_changes, work_change, users, plain.n_users)
         measure, alpha, shrink, support = self._kernel_args()
         n_chunks = 2 * numba.get_num_threads()  # each zeroes an n_items scratch: few
         found = kernels._update_items(
             state.neighbors, state.scores, state.cooc, state.cut_score, state.cut_item,
-            d_old, d_new, *changes[:4], rows.indptr, rows.indices, old_rows.data, rows.data,
-            *changes[4:8], item_users.matrix.indptr, item_users.matrix.indices,
+            d_old, d_new, *own_changes, rows.indptr, rows.indices, old_rows.data, rows.data,
+            *changes[4:], item_users.matrix.indptr, item_users.matrix.indices,
             item_users.matrix.data, item_users.work, plain.n_users, self.n_neighbors, measure,
             alpha, shrink, support, self._binary_input(), _RESOLVE_SHARE, n_chunks,
         )  # fmt: skip
@@ -451,13 +452,14 @@ class ItemSimilarity:
     def _merged_item_users(
         self,
         state: _State,
-        changes: tuple[npt.NDArray[Any], ...],
+        own_changes: list[npt.NDArray[Any]],
+        work_change: npt.NDArray[np.int64],
         users: IntArray,
         n_users: int,
     ) -> _ItemUsers:
         """The new item side of the similarity input: the fitted one with the changed
-        ``users``' entries replaced (``changes``: :func:`kernels._split_changes` of their
-        rows)."""
+        ``users``' entries replaced (``own_changes``, ``work_change``: what
+        :func:`kernels._split_changes` made of their rows)."""
         old = state.item_users
         if old is None:  # a loaded model: rebuild it once
             x = self._similarity_input(state.plain)
@@ -468,10 +470,10 @@ class ItemSimilarity:
         if old.rows is not None:
             starts, ends = starts[old.rows], ends[old.rows]
         indptr, indices, data = kernels._merge_item_users(
-            starts, ends, old.matrix.indices, old.matrix.data, *changes[:4], users
+            starts, ends, old.matrix.indices, old.matrix.data, *own_changes, users
         )
-        n_items = len(changes[8])
-        work = _grown_vector(old.work, n_items) + changes[8]
+        n_items = len(work_change)
+        work = _grown_vector(old.work, n_items) + work_change
         return _ItemUsers(UserItemMatrix(indptr, indices, data, n_items, n_users), None, work)
 
     def _recompute(self, state: _State, codes: npt.NDArray[np.int8]) -> None:

@@ -233,16 +233,25 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
     rows = UserItemMatrix(indptr, indices, new_values, len(users), 15)
     np.testing.assert_array_equal(dense(rows), new[users])
     np.testing.assert_array_equal(dense(rows.with_data(old_values)), dense(old)[users])
-    t_indptr, t_rows, t_old, t_new, g_indptr, g_items, g_old, g_new, change = (
-        kernels._split_changes(indptr, indices, old_values, new_values, 15, 1 + seed % 3)
+    t_indptr, t_rows, t_old, t_new, e_indptr, e_items, e_change, change = kernels._split_changes(
+        indptr, indices, old_values, new_values, 15, 1 + seed % 3
     )
-    moving = np.any(new[users] != dense(old)[users], axis=1)[:, None]  # other rows: left out
+    before, after_rows = dense(old)[users], new[users]
+    moved = (after_rows != before).astype(np.float32)  # where a row's value changed
     t = dense(UserItemMatrix(t_indptr, t_rows, t_new, 15, len(users)))
-    np.testing.assert_array_equal(t, (new[users] * moving).T)
+    np.testing.assert_array_equal(t, (after_rows * moved).T)
     t = dense(UserItemMatrix(t_indptr, t_rows, t_old, 15, len(users)))
-    np.testing.assert_array_equal(t, (dense(old)[users] * moving).T)
-    moved = dense(UserItemMatrix(g_indptr, g_items, g_new - g_old, len(users), 15))
-    np.testing.assert_array_equal(moved, (new - dense(old))[users])
+    np.testing.assert_array_equal(t, (before * moved).T)
+    for i in range(15):  # rows in order
+        assert np.all(np.diff(t_rows[t_indptr[i] : t_indptr[i + 1]]) > 0)
+    # Where an item's value stayed, its co-occurrences change by value * (new - old) of the
+    # row's changed entries: summed per item pair, X_same^T (X_new - X_old).
+    same = after_rows * (1 - moved)
+    spread = np.zeros((15, 15))
+    for i in range(15):
+        for p in range(e_indptr[i], e_indptr[i + 1]):
+            spread[i, e_items[p]] += e_change[p]
+    np.testing.assert_array_equal(spread, same.T @ (after_rows - before))
     xt = old.transpose()
     item_users = kernels._merge_item_users(
         xt.indptr[:-1], xt.indptr[1:], xt.indices, xt.data, t_indptr, t_rows, t_old, t_new,
