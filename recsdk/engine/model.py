@@ -395,14 +395,15 @@ class ItemSimilarity:
             rows.indptr, rows.indices, old_rows.data, rows.data, n_items,
             numba.get_num_threads(),
         )  # fmt: skip
-        own_changes = changes[:4]
+        # Per item: the rows where its value changed, and what the others changed beside it.
+        own_changes, spread_changes = changes[:4], changes[4:]
         item_users = self._merged_item_users(state, own_changes, work_change, users, plain.n_users)
         measure, alpha, shrink, support = self._kernel_args()
         n_chunks = 2 * numba.get_num_threads()  # each zeroes an n_items scratch: few
         found = kernels._update_items(
             state.neighbors, state.scores, state.cooc, state.cut_score, state.cut_item,
             d_old, d_new, *own_changes, rows.indptr, rows.indices, old_rows.data, rows.data,
-            *changes[4:], item_users.matrix.indptr, item_users.matrix.indices,
+            *spread_changes, item_users.matrix.indptr, item_users.matrix.indices,
             item_users.matrix.data, item_users.work, plain.n_users, self.n_neighbors, measure,
             alpha, shrink, support, self._binary_input(), _RESOLVE_SHARE, n_chunks,
         )  # fmt: skip
