@@ -1135,11 +1135,11 @@ def _merge_csr(  # type: ignore[no-untyped-def]
 
 
 @_jit(parallel=True)
-def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignore[no-untyped-def]
+def _split_changes(indptr, indices, old, new, n_items, max_spread, n_chunks):  # type: ignore[no-untyped-def]
     """What :func:`_update_items` reads of the changed rows (``old`` and ``new`` values at
     the same positions), item by item.
 
-    Returns, in order:
+    Returns whether it fits, then, in order:
 
     - ``(t_indptr, t_rows, t_old, t_new)``: per item, the rows where its own value changed
       (its co-occurrences with the whole new row change), with its old and new value;
@@ -1147,6 +1147,9 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
       rows where its value ``v`` stayed do to its co-occurrences: ``v * (new - old)`` of
       each, written out so that the update reads them in order, not row by row;
     - the change of :func:`_column_counts`'s work (over positive values) per item.
+
+    It does not fit, and every array comes back empty, when ``e_*`` would hold more than
+    ``max_spread`` entries (users who both had and added many items).
 
     Built like :func:`_transpose`: each of ``n_chunks`` row ranges counts its columns, then
     all fill their slots at once.
@@ -1188,6 +1191,14 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
     work_change = work.sum(axis=0)
     t_indptr = _column_slots(t_counts)
     e_indptr = _column_slots(e_counts)
+    if e_indptr[n_items] > max_spread:
+        no_rows = np.empty(0, dtype=np.int32)
+        no_values = np.empty(0, dtype=np.float32)
+        no_offsets = np.empty(0, dtype=np.int64)
+        return (
+            False, no_offsets, no_rows, no_values, no_values, no_offsets, no_rows, no_rows,
+            no_offsets,
+        )  # fmt: skip
     t_rows = np.empty(t_indptr[n_items], dtype=np.int32)
     t_old = np.empty(t_indptr[n_items], dtype=np.float32)
     t_new = np.empty(t_indptr[n_items], dtype=np.float32)
@@ -1226,7 +1237,7 @@ def _split_changes(indptr, indices, old, new, n_items, n_chunks):  # type: ignor
                         e_change[p] = value * (np.int32(g_new[m]) - np.int32(g_old[m]))
                         p += 1
                     e_fill[j] = p
-    return t_indptr, t_rows, t_old, t_new, e_indptr, e_items, e_change, work_change
+    return True, t_indptr, t_rows, t_old, t_new, e_indptr, e_items, e_change, work_change
 
 
 @_jit(parallel=True)

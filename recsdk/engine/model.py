@@ -53,6 +53,10 @@ _FORMAT = "recsdk.ItemSimilarity/1"
 # partial_fit settles doubtful pairs exactly while the look-ups cost less than this share
 # of the accumulations that recomputing the item takes.
 _RESOLVE_SHARE = 4.0
+# partial_fit writes out the co-occurrence changes that each changed row makes to its
+# unchanged items (kernels._split_changes); beyond this many per stored entry (users who had
+# and added many items: a large share of a refit's work) it refits instead, in bounded memory.
+_MAX_SPREAD_PER_ENTRY = 4
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
@@ -391,10 +395,12 @@ class ItemSimilarity:
             weights=(rows.data[moved] > 0).astype(np.float64) - (old_rows.data[moved] > 0),
             minlength=n_items,
         )
-        *changes, work_change = kernels._split_changes(
+        fits, *changes, work_change = kernels._split_changes(
             rows.indptr, rows.indices, old_rows.data, rows.data, n_items,
-            numba.get_num_threads(),
+            _MAX_SPREAD_PER_ENTRY * plain.nnz, numba.get_num_threads(),
         )  # fmt: skip
+        if not fits:
+            return None
         # Per item: the rows where its value changed, and what the others changed beside it.
         own_changes, spread_changes = changes[:4], changes[4:]
         item_users = self._merged_item_users(state, own_changes, work_change, users, plain.n_users)

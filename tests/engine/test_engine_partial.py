@@ -129,6 +129,19 @@ def test_many_small_updates_keep_exact_cuts(
     assert inc._state.stats["updated"] > 0
 
 
+def test_updates_too_spread_out_refit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows that had and gained many items would take too much memory to spread out:
+    partial_fit refits instead, with the same result."""
+    rng = np.random.default_rng(13)
+    m = random_matrix(rng, 80, 25, 0.3)
+    first, second = _parts(rng, m, 2)
+    monkeypatch.setattr(model_module, "_MAX_SPREAD_PER_ENTRY", 0)
+    inc = ItemSimilarity(measure="cosine", n_neighbors=4).fit(first).partial_fit(second)
+    assert inc._state is not None
+    assert inc._state.stats == {}  # no incremental update ran
+    _assert_same_served(inc, ItemSimilarity(measure="cosine", n_neighbors=4).fit(m))
+
+
 @pytest.mark.parametrize("binary", [True, False])
 def test_repeated_events(binary: bool) -> None:
     """Events on items a user already has: with 0/1 input their rows change nothing."""
@@ -233,9 +246,10 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
     rows = UserItemMatrix(indptr, indices, new_values, len(users), 15)
     np.testing.assert_array_equal(dense(rows), new[users])
     np.testing.assert_array_equal(dense(rows.with_data(old_values)), dense(old)[users])
-    t_indptr, t_rows, t_old, t_new, e_indptr, e_items, e_change, change = kernels._split_changes(
-        indptr, indices, old_values, new_values, 15, 1 + seed % 3
+    fits, t_indptr, t_rows, t_old, t_new, e_indptr, e_items, e_change, change = (
+        kernels._split_changes(indptr, indices, old_values, new_values, 15, 10**9, 1 + seed % 3)
     )
+    assert fits
     before, after_rows = dense(old)[users], new[users]
     moved = (after_rows != before).astype(np.float32)  # where a row's value changed
     t = dense(UserItemMatrix(t_indptr, t_rows, t_new, 15, len(users)))
@@ -252,6 +266,12 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
         for p in range(e_indptr[i], e_indptr[i + 1]):
             spread[i, e_items[p]] += e_change[p]
     np.testing.assert_array_equal(spread, same.T @ (after_rows - before))
+    if e_indptr[-1] > 0:  # one entry fewer allowed: nothing comes back
+        fits, *arrays = kernels._split_changes(
+            indptr, indices, old_values, new_values, 15, e_indptr[-1] - 1, 2
+        )
+        assert not fits
+        assert all(len(a) == 0 for a in arrays)
     xt = old.transpose()
     item_users = kernels._merge_item_users(
         xt.indptr[:-1], xt.indptr[1:], xt.indices, xt.data, t_indptr, t_rows, t_old, t_new,
