@@ -1155,7 +1155,7 @@ def _split_changes(indptr, indices, old, new, n_items, max_spread, n_chunks):  #
     all fill their slots at once.
     """
     n_rows = indptr.shape[0] - 1
-    # Each row's changed entries (g_*): scratch that the per-item changes are made of.
+    # Each row's changed entries and their changes (g_*): what the per-item e_* are made of.
     g_counts = np.zeros(n_rows + 1, dtype=np.int64)
     for r in prange(n_rows):
         n_moved = 0
@@ -1205,8 +1205,7 @@ def _split_changes(indptr, indices, old, new, n_items, max_spread, n_chunks):  #
     e_items = _allocate(e_indptr[n_items], np.int32)
     e_change = _allocate(e_indptr[n_items], np.int32)
     g_items = np.empty(g_indptr[n_rows], dtype=np.int32)
-    g_old = np.empty(g_indptr[n_rows], dtype=np.float32)
-    g_new = np.empty(g_indptr[n_rows], dtype=np.float32)
+    g_change = np.empty(g_indptr[n_rows], dtype=np.int32)
     for c in prange(n_chunks):
         t_fill = t_counts[c]
         e_fill = e_counts[c]
@@ -1218,8 +1217,7 @@ def _split_changes(indptr, indices, old, new, n_items, max_spread, n_chunks):  #
             for q in range(indptr[r], indptr[r + 1]):
                 if old[q] != new[q]:
                     g_items[o] = indices[q]
-                    g_old[o] = old[q]
-                    g_new[o] = new[q]
+                    g_change[o] = np.int32(new[q]) - np.int32(old[q])
                     o += 1
             for q in range(indptr[r], indptr[r + 1]):
                 j = indices[q]
@@ -1234,7 +1232,7 @@ def _split_changes(indptr, indices, old, new, n_items, max_spread, n_chunks):  #
                     p = e_fill[j]
                     for m in range(g_first, g_last):
                         e_items[p] = g_items[m]
-                        e_change[p] = value * (np.int32(g_new[m]) - np.int32(g_old[m]))
+                        e_change[p] = value * g_change[m]
                         p += 1
                     e_fill[j] = p
     return True, t_indptr, t_rows, t_old, t_new, e_indptr, e_items, e_change, work_change
