@@ -217,21 +217,28 @@ def _transpose(indptr, indices, data, new_row, n_chunks, with_values):  # type: 
     range knows where its entries go and all ranges fill the output at once, in row order.
     """
     n_rows = indptr.shape[0] - 1
-    n_cols = new_row.shape[0]
-    nnz = indices.shape[0]
-    bounds = np.empty(n_chunks + 1, dtype=np.int64)
-    for c in range(n_chunks + 1):
-        bounds[c] = (n_rows * c) // n_chunks
-    counts = np.zeros((n_chunks, n_cols), dtype=np.int64)
+    counts = np.zeros((n_chunks, new_row.shape[0]), dtype=np.int64)
     for c in prange(n_chunks):
-        for p in range(indptr[bounds[c]], indptr[bounds[c + 1]]):
+        for p in range(indptr[n_rows * c // n_chunks], indptr[n_rows * (c + 1) // n_chunks]):
             counts[c, new_row[indices[p]]] += 1
+    return _transpose_counted(indptr, indices, data, new_row, counts, with_values)
+
+
+@_jit(parallel=True)
+def _transpose_counted(indptr, indices, data, new_row, counts, with_values):  # type: ignore[no-untyped-def]
+    """:func:`_transpose` with each range's column counts at hand (``counts[c, new_row[j]]``:
+    column ``j``'s values in rows ``[n_rows * c // n_chunks, n_rows * (c + 1) // n_chunks)``,
+    as :func:`_column_counts` counts them); ``counts`` is used up (it becomes write cursors).
+    """
+    n_chunks = counts.shape[0]
+    n_rows = indptr.shape[0] - 1
+    nnz = indices.shape[0]
     t_indptr = _column_slots(counts)
     t_indices = _allocate(nnz, np.int32)
     t_data = _allocate(nnz if with_values else 0, np.float32)
     for c in prange(n_chunks):
         fill = counts[c]
-        for r in range(bounds[c], bounds[c + 1]):
+        for r in range(n_rows * c // n_chunks, n_rows * (c + 1) // n_chunks):
             for p in range(indptr[r], indptr[r + 1]):
                 col = new_row[indices[p]]
                 q = fill[col]
@@ -675,7 +682,8 @@ def _sift_in(top_s, top_i, top_a, pos, score, item, payload):  # type: ignore[no
 def _column_counts(indptr, indices, n_cols, n_chunks):  # type: ignore[no-untyped-def]
     """Per column of a CSR matrix: the number of stored values (float64) and the summed
     lengths of the rows that hold one (int64: the accumulations a fit of that item takes),
-    counted by ``n_chunks`` ranges of rows at once."""
+    counted by ``n_chunks`` ranges of rows at once; and the counts of each range
+    (``[n_chunks, n_cols]``, what :func:`_transpose_counted` takes)."""
     n_rows = indptr.shape[0] - 1
     counts = np.zeros((n_chunks, n_cols), dtype=np.int64)
     lengths = np.zeros((n_chunks, n_cols), dtype=np.int64)
@@ -685,7 +693,7 @@ def _column_counts(indptr, indices, n_cols, n_chunks):  # type: ignore[no-untype
             for p in range(indptr[r], indptr[r + 1]):
                 counts[c, indices[p]] += 1
                 lengths[c, indices[p]] += length
-    return counts.sum(axis=0).astype(np.float64), lengths.sum(axis=0)
+    return counts.sum(axis=0).astype(np.float64), lengths.sum(axis=0), counts
 
 
 @_jit(parallel=True)

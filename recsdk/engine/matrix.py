@@ -186,19 +186,31 @@ class UserItemMatrix:
         return np.diff(self.indptr)
 
     def transpose(
-        self, new_label: npt.NDArray[np.int32] | None = None, *, uniform: bool = False
+        self,
+        new_label: npt.NDArray[np.int32] | None = None,
+        *,
+        uniform: bool = False,
+        chunk_counts: npt.NDArray[np.int64] | None = None,
     ) -> UserItemMatrix:
         """The item x user matrix (same class, rows are items), users sorted in each row.
 
         ``new_label`` (a permutation) puts item ``j`` in row ``new_label[j]``. ``uniform``:
         every value is the same (0/1 input), so the transpose shares ``data`` instead of
-        scattering a copy of it.
+        scattering a copy of it. ``chunk_counts``: the items' counts by ranges of rows, in
+        the new labels, as :func:`kernels._column_counts` returns them (used up), which
+        spares the transpose a counting pass.
         """
         if new_label is None:
             new_label = np.arange(self.n_items, dtype=np.int32)
-        indptr, indices, data = kernels._transpose(
-            self.indptr, self.indices, self.data, new_label, numba.get_num_threads(), not uniform
-        )
+        if chunk_counts is None:
+            indptr, indices, data = kernels._transpose(
+                self.indptr, self.indices, self.data, new_label, numba.get_num_threads(),
+                not uniform,
+            )  # fmt: skip
+        else:
+            indptr, indices, data = kernels._transpose_counted(
+                self.indptr, self.indices, self.data, new_label, chunk_counts, not uniform
+            )
         data = self.data if uniform else data
         return UserItemMatrix(indptr, indices, data, self.n_items, self.n_users)
 

@@ -208,14 +208,15 @@ class ItemSimilarity:
         trend: npt.NDArray[np.float64],
     ) -> _State:
         x = self._similarity_input(plain)
-        popularity, work = kernels._column_counts(
+        popularity, work, chunk_counts = kernels._column_counts(
             x.indptr, x.indices, x.n_items, numba.get_num_threads()
         )
         binary = self._binary_input()
         constant_rows = self._constant_rows(x)
         xr, item_users = _by_popularity(
-            x, popularity, work, uniform=binary, constant_rows=constant_rows
-        )
+            x, popularity, work, uniform=binary, constant_rows=constant_rows,
+            chunk_counts=chunk_counts,
+        )  # fmt: skip
         diag = popularity if binary else item_users.squares()
         everything = np.arange(x.n_items, dtype=np.int32)
         found = self._run_topk(xr, item_users, diag, everything, constant_rows)
@@ -890,11 +891,13 @@ def _by_popularity(
     *,
     uniform: bool,
     constant_rows: bool,
+    chunk_counts: npt.NDArray[np.int64] | None = None,
 ) -> tuple[UserItemMatrix, _ItemUsers]:
     """``x`` with its items relabelled by decreasing popularity (ties by index), and its
     item side in those labels (``work``: :attr:`_ItemUsers.work`). ``uniform``: every value
     of ``x`` is the same, and both sides share its values; ``constant_rows``: each row of
-    ``x`` holds one value, and the relabelled rows share its values.
+    ``x`` holds one value, and the relabelled rows share its values; ``chunk_counts``:
+    :func:`kernels._column_counts`' counts by ranges of rows, where the caller has them.
 
     Popular items first keeps the hot part of the fit's accumulator in cache, and rows
     sorted in the new labels are read in order.
@@ -902,7 +905,9 @@ def _by_popularity(
     labels = np.argsort(-popularity, kind="stable").astype(np.int32)
     internal = np.empty_like(labels)
     internal[labels] = np.arange(len(labels), dtype=np.int32)
-    xt = x.transpose(internal, uniform=uniform)
+    if chunk_counts is not None:
+        chunk_counts = chunk_counts[:, labels]  # (a copy, in the new labels)
+    xt = x.transpose(internal, uniform=uniform, chunk_counts=chunk_counts)
     xr = x.relabeled(internal, xt, constant_rows=constant_rows)
     return xr, _ItemUsers(xt, internal, work)
 

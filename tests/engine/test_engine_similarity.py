@@ -181,6 +181,13 @@ def test_transpose_whatever_the_chunking(chunks: int) -> None:
     np.testing.assert_array_equal(positions[0], indptr)
     np.testing.assert_array_equal(positions[1], indices)
     assert len(positions[2]) == 0
+    # From counts at hand (in new labels): the same transpose.
+    new_label = np.random.default_rng(chunks).permutation(30).astype(np.int32)
+    by_range = kernels._column_counts(m.indptr, m.indices, 30, chunks)[2]
+    relabelled = np.empty_like(by_range)
+    relabelled[:, new_label] = by_range
+    counted = m.transpose(new_label, chunk_counts=relabelled)
+    np.testing.assert_array_equal(dense(counted), dense(m.transpose(new_label)))
 
 
 @pytest.mark.parametrize("n_users", [0, 1, 40, 300])
@@ -226,8 +233,13 @@ def test_item_counts_work_and_squares(chunks: int) -> None:
     rng = np.random.default_rng(chunks)
     m = random_matrix(rng, 80, 30, 0.25, max_value=5)
     m = m.with_data(m.data * rng.random(m.nnz).astype(np.float32))  # sums that round
-    counts, work = kernels._column_counts(m.indptr, m.indices, 30, chunks)
+    counts, work, by_range = kernels._column_counts(m.indptr, m.indices, 30, chunks)
     np.testing.assert_array_equal(counts, np.bincount(m.indices, minlength=30))
+    assert by_range.shape == (chunks, 30)  # (rows split as _transpose splits them)
+    for c in range(chunks):
+        rows = slice(80 * c // chunks, 80 * (c + 1) // chunks)
+        values = m.indices[m.indptr[rows.start] : m.indptr[rows.stop]]
+        np.testing.assert_array_equal(by_range[c], np.bincount(values, minlength=30))
     lengths = np.diff(m.indptr)
     np.testing.assert_array_equal(work, np.bincount(m.indices, np.repeat(lengths, lengths), 30))
     t = m.transpose()
