@@ -187,7 +187,9 @@ def test_transpose_whatever_the_chunking(chunks: int) -> None:
     relabelled = np.empty_like(by_range)
     relabelled[:, new_label] = by_range
     counted = m.transpose(new_label, chunk_counts=relabelled)
-    np.testing.assert_array_equal(dense(counted), dense(m.transpose(new_label)))
+    recounted = m.transpose(new_label)
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(counted, name), getattr(recounted, name))
 
 
 @pytest.mark.parametrize("n_users", [0, 1, 40, 300])
