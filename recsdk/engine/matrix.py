@@ -196,9 +196,9 @@ class UserItemMatrix:
 
         ``new_label`` (a permutation) puts item ``j`` in row ``new_label[j]``. ``uniform``:
         every value is the same (0/1 input), so the transpose shares ``data`` instead of
-        scattering a copy of it. ``chunk_counts``: the items' counts by ranges of rows, in
-        the new labels, as :func:`kernels._column_counts` returns them (used up), which
-        spares the transpose a counting pass.
+        scattering a copy of it. ``chunk_counts``: the items' counts per range of rows
+        (:func:`kernels._column_counts`' third result) with its columns put in the new
+        labels; they spare the transpose a counting pass and are used up.
         """
         if new_label is None:
             new_label = np.arange(self.n_items, dtype=np.int32)
