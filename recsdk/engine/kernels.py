@@ -208,6 +208,14 @@ def _sort_merge_segment(indices, data, lo, hi):  # type: ignore[no-untyped-def]
     return out + 1
 
 
+@_jit(inline=True)
+def _row_range(n_rows, chunk, n_chunks):  # type: ignore[no-untyped-def]
+    """Rows ``[first, stop)`` of range ``chunk`` when ``n_rows`` rows are split into
+    ``n_chunks`` ranges: the one split of the kernels that count by ranges, so that one
+    kernel's counts fit another's ranges (:func:`_column_counts`, :func:`_transpose_counted`)."""
+    return n_rows * chunk // n_chunks, n_rows * (chunk + 1) // n_chunks
+
+
 @_jit(parallel=True)
 def _transpose(indptr, indices, data, new_row, n_chunks, with_values):  # type: ignore[no-untyped-def]
     """CSR of the transpose (rows become columns, column ``j`` becomes row ``new_row[j]``),
@@ -219,7 +227,8 @@ def _transpose(indptr, indices, data, new_row, n_chunks, with_values):  # type: 
     n_rows = indptr.shape[0] - 1
     counts = np.zeros((n_chunks, new_row.shape[0]), dtype=np.int64)
     for c in prange(n_chunks):
-        for p in range(indptr[n_rows * c // n_chunks], indptr[n_rows * (c + 1) // n_chunks]):
+        first, stop = _row_range(n_rows, c, n_chunks)
+        for p in range(indptr[first], indptr[stop]):
             counts[c, new_row[indices[p]]] += 1
     return _transpose_counted(indptr, indices, data, new_row, counts, with_values)
 
@@ -227,8 +236,8 @@ def _transpose(indptr, indices, data, new_row, n_chunks, with_values):  # type: 
 @_jit(parallel=True)
 def _transpose_counted(indptr, indices, data, new_row, counts, with_values):  # type: ignore[no-untyped-def]
     """:func:`_transpose` with each range's column counts at hand (``counts[c, new_row[j]]``:
-    column ``j``'s values in rows ``[n_rows * c // n_chunks, n_rows * (c + 1) // n_chunks)``,
-    as :func:`_column_counts` counts them); ``counts`` is used up (it becomes write cursors).
+    column ``j``'s values in the rows of :func:`_row_range` ``c``, as :func:`_column_counts`
+    counts them); ``counts`` is used up (it becomes write cursors).
     """
     n_chunks = counts.shape[0]
     n_rows = indptr.shape[0] - 1
@@ -238,7 +247,8 @@ def _transpose_counted(indptr, indices, data, new_row, counts, with_values):  # 
     t_data = _allocate(nnz if with_values else 0, np.float32)
     for c in prange(n_chunks):
         fill = counts[c]
-        for r in range(n_rows * c // n_chunks, n_rows * (c + 1) // n_chunks):
+        first, stop = _row_range(n_rows, c, n_chunks)
+        for r in range(first, stop):
             for p in range(indptr[r], indptr[r + 1]):
                 col = new_row[indices[p]]
                 q = fill[col]
@@ -688,7 +698,8 @@ def _column_counts(indptr, indices, n_cols, n_chunks):  # type: ignore[no-untype
     counts = np.zeros((n_chunks, n_cols), dtype=np.int64)
     lengths = np.zeros((n_chunks, n_cols), dtype=np.int64)
     for c in prange(n_chunks):
-        for r in range(n_rows * c // n_chunks, n_rows * (c + 1) // n_chunks):
+        first, stop = _row_range(n_rows, c, n_chunks)
+        for r in range(first, stop):
             length = indptr[r + 1] - indptr[r]
             for p in range(indptr[r], indptr[r + 1]):
                 counts[c, indices[p]] += 1
@@ -1171,14 +1182,12 @@ def _split_changes(indptr, indices, old, new, n_items, max_spread, n_chunks):  #
             n_moved += old[q] != new[q]
         g_counts[r + 1] = n_moved
     g_indptr = np.cumsum(g_counts)
-    bounds = np.empty(n_chunks + 1, dtype=np.int64)
-    for c in range(n_chunks + 1):
-        bounds[c] = (n_rows * c) // n_chunks
     t_counts = np.zeros((n_chunks, n_items), dtype=np.int64)
     e_counts = np.zeros((n_chunks, n_items), dtype=np.int64)
     work = np.zeros((n_chunks, n_items), dtype=np.int64)
     for c in prange(n_chunks):
-        for r in range(bounds[c], bounds[c + 1]):
+        first, stop = _row_range(n_rows, c, n_chunks)
+        for r in range(first, stop):
             n_moved = g_indptr[r + 1] - g_indptr[r]
             if n_moved == 0:
                 continue
@@ -1217,7 +1226,8 @@ def _split_changes(indptr, indices, old, new, n_items, max_spread, n_chunks):  #
     for c in prange(n_chunks):
         t_fill = t_counts[c]
         e_fill = e_counts[c]
-        for r in range(bounds[c], bounds[c + 1]):
+        first, stop = _row_range(n_rows, c, n_chunks)
+        for r in range(first, stop):
             g_first, g_last = g_indptr[r], g_indptr[r + 1]
             if g_last == g_first:
                 continue
