@@ -320,8 +320,8 @@ def bench_fit(size: str, threads: list[int], tmp: Path, repeat: int, warm_gb: fl
 
 
 def _turn_ratios(walls: dict[str, list[float]]) -> str:
-    """The cosine ratio of each turn (fits minutes apart see different machines) and the
-    median: how far the best-of ratio can be trusted."""
+    """The cosine ratio of each turn and their median: fits minutes apart can run at very
+    different speeds, and this shows how far the best-of ratio can be trusted."""
     ratios = [
         ref / ours for ref, ours in zip(walls["implicit-cosine"], walls["recsdk"], strict=True)
     ]
@@ -367,8 +367,8 @@ def main() -> None:
         default=0.0,
         metavar="GB",
         help="each fit first touches and frees this much memory (0: none): on virtual "
-        "machines that back memory lazily, the first touch of a page costs far more than a "
-        "fit's arithmetic, and more for the engine that allocates more",
+        "machines that back memory lazily a page's first touch is slow (about 3 s a GB on "
+        "the project's), and the engine that allocates more pays more",
     )
     args = parser.parse_args()
     if not _have_implicit():
