@@ -150,6 +150,8 @@ _PREFETCH_OFFSETS_AHEAD = 24
 _PREFETCH_ROWS_AHEAD = 12
 _PREFETCH_ROW_ENTRIES = 48
 _ENTRIES_PER_LINE = 16
+# The collection prefetches the factor and label of the candidate this many entries on.
+_COLLECT_AHEAD = 16
 
 
 # --------------------------------------------------------------------------- sparse building
@@ -564,6 +566,12 @@ def _collect(  # type: ignore[no-untyped-def]
     d_i = diag[i]
     f_i = f[i]
     for q in range(_index(n_scan)):
+        if not dense and q + _COLLECT_AHEAD < n_scan:
+            # The touched items lie anywhere, and the branch below, when mispredicted,
+            # throws away the look-ups the CPU had started on its own.
+            ahead = touched[q + _COLLECT_AHEAD]
+            _prefetch(g, ahead)
+            _prefetch(labels, ahead)
         j = q if dense else _index(touched[q])
         a = acc[j]
         if a == 0.0:
