@@ -1643,8 +1643,9 @@ def _screen_touched(  # type: ignore[no-untyped-def]
     old_cut = _old_cut(i, old_cut_score, old_cut_item, d_old_i, min_support)
     n_contenders = 0
     for q in range(n_touched):
-        if q + 8 < n_touched:
+        if q + 8 < n_touched:  # as in _collect: the branches below lose the CPU's own look-ups
             _prefetch(facts, touched[q + 8])
+            _prefetch(pair, touched[q + 8])
         j = touched[q]
         if j == i or pair[j, 1] != stamp:
             continue
