@@ -461,11 +461,11 @@ def _topk_items(  # type: ignore[no-untyped-def]
     positive. Items may be relabelled (popular items first keeps the accumulator's hot part
     in cache): ``labels[j]`` is the caller's index of internal item ``j``, ``diag``,
     ``work`` (:func:`_column_counts`) and ``todo`` use internal indices, ties and outputs use
-    the caller's. The lists of
-    ``todo[t]`` go to output row ``slots[t]``. For item ``i`` the
-    kernel accumulates ``acc[j] = sum_u x[u, i] * x[u, j]`` in a dense per-chunk buffer,
-    scores every touched ``j != i``, sets aside those a sampled floor cannot rule out and
-    selects the best ``capacity + 1`` of them.
+    the caller's. The lists of ``todo[t]`` go to output row ``slots[t]``. The items are
+    dealt to ``n_chunks`` chunks of about equal work (:func:`_deal_by_work`): one per
+    thread. For item ``i`` the kernel accumulates ``acc[j] = sum_u x[u, i] * x[u, j]`` in a
+    dense per-chunk buffer, scores every touched ``j != i``, sets aside those a sampled
+    floor cannot rule out and selects the best ``capacity + 1`` of them.
 
     Returns ``(neighbours, scores, cooc, cut_score, cut_item)``: neighbours ``-1`` where an
     item has fewer candidates; ``cut_*`` is the best candidate not kept (``-inf``/``-1``
@@ -484,6 +484,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
     # what _similarity computes for them.
     simple = measure != _JACCARD and shrink <= 0.0 and min_support <= 0.0
     keep = capacity + 1
+    deal_indptr, dealt = _deal_by_work(work, todo, n_items, n_chunks)
     for chunk in prange(n_chunks):
         acc = np.zeros(n_items, dtype=np.float32)
         touched = np.empty(n_items, dtype=np.int32)
@@ -492,7 +493,8 @@ def _topk_items(  # type: ignore[no-untyped-def]
         best_a = np.empty(n_items, dtype=np.float32)
         longest_sample = _SAMPLE_PER_KEPT * _FLOOR_MIN_SAMPLES * keep // _SHORT_LIST_SHARE
         sample = np.empty(max(longest_sample, _SAMPLE_PER_KEPT * keep), dtype=np.float64)
-        for t in range(chunk, n_todo, n_chunks):
+        for d in range(deal_indptr[chunk], deal_indptr[chunk + 1]):
+            t = dealt[d]
             i = todo[t]
             # Items touching much of the catalog: branch-free accumulation, then a scan.
             dense = 2 * work[i] > n_items
@@ -518,6 +520,37 @@ def _topk_items(  # type: ignore[no-untyped-def]
                 cut_score, cut_item,
             )  # fmt: skip
     return out_idx, out_score, out_acc, cut_score, cut_item
+
+
+@_jit()
+def _deal_by_work(work, todo, n_items, n_chunks):  # type: ignore[no-untyped-def]
+    """The positions in ``todo`` of each of ``n_chunks`` chunks, as CSR offsets and
+    positions (increasing within a chunk), with about the same work in every chunk.
+
+    numba hands each thread a contiguous range of a ``prange``'s chunks, decided before any
+    runs: chunks of unequal work leave threads idle. An item costs its accumulation
+    (``work``) and a scan of at most the catalog; each item, heaviest first as ``todo``
+    comes (by popularity), goes to the chunk with the least work so far.
+    """
+    n_todo = todo.shape[0]
+    load = np.zeros(n_chunks, dtype=np.float64)
+    owner = np.empty(n_todo, dtype=np.int64)
+    counts = np.zeros(n_chunks + 1, dtype=np.int64)
+    for t in range(n_todo):
+        c = 0
+        for k in range(1, n_chunks):
+            if load[k] < load[c]:
+                c = k
+        owner[t] = c
+        load[c] += work[todo[t]] + min(work[todo[t]], n_items)
+        counts[c + 1] += 1
+    indptr = np.cumsum(counts)
+    fill = indptr[:-1].copy()
+    dealt = np.empty(n_todo, dtype=np.int64)
+    for t in range(n_todo):
+        dealt[fill[owner[t]]] = t
+        fill[owner[t]] += 1
+    return indptr, dealt
 
 
 @_jit(inline=True)

@@ -65,7 +65,7 @@ _NO_ITEMS: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
 
 
 def _n_chunks(n_tasks: int) -> int:
-    """Work units for a parallel kernel: several per thread, for balance."""
+    """Work units for a parallel kernel that deals its tasks in turn: several per thread."""
     return max(1, min(n_tasks, numba.get_num_threads() * 8))
 
 
@@ -265,11 +265,12 @@ class ItemSimilarity:
         measure, alpha, shrink, support = self._kernel_args()
         binary = self._binary_input()
         row_constant = constant_rows and not binary  # (0/1 input reads no values at all)
+        n_chunks = max(1, min(len(todo), numba.get_num_threads()))  # balanced by work: one each
         return kernels._topk_items(  # type: ignore[no-any-return]
             xr.indptr, xr.indices, xr.data, xt.indptr, xt.indices, xt.data, diag[labels],
             item_users.work[labels], labels, internal_todo[order], order,
             self.n_neighbors + self.margin, measure, alpha, shrink, support, binary,
-            row_constant, _n_chunks(len(todo)),
+            row_constant, n_chunks,
         )  # fmt: skip
 
     def partial_fit(self, new_data: InteractionsLike | UserItemMatrix | Any) -> ItemSimilarity:

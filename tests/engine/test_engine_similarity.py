@@ -288,6 +288,30 @@ def test_deterministic_whatever_the_chunking() -> None:
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("n_chunks", [1, 2, 5, 16])
+def test_chunks_are_dealt_by_work(n_chunks: int) -> None:
+    rng = np.random.default_rng(9)
+    n_items = 1000
+    # Popularity order: heaviest first, a few items far heavier than the rest.
+    work = np.sort(rng.zipf(1.3, n_items).astype(np.int64) * 50)[::-1].copy()
+    todo = np.concatenate([np.arange(0, n_items, 2), np.arange(1, n_items, 2)]).astype(np.int32)
+    indptr, dealt = kernels._deal_by_work(work, todo, n_items, n_chunks)
+
+    assert indptr[0] == 0 and indptr[-1] == len(todo) and len(indptr) == n_chunks + 1
+    assert sorted(dealt.tolist()) == list(range(len(todo)))  # every item, once
+    cost = work[todo] + np.minimum(work[todo], n_items)
+    loads = []
+    for c in range(n_chunks):
+        mine = dealt[indptr[c] : indptr[c + 1]]
+        assert np.all(np.diff(mine) > 0)  # in todo's order within a chunk
+        loads.append(cost[mine].sum())
+    # Greedy to the least loaded: no chunk exceeds the mean by more than one item's cost.
+    assert max(loads) <= sum(loads) / n_chunks + cost.max()
+
+    nothing = kernels._deal_by_work(work, todo[:0], n_items, n_chunks)
+    assert nothing[0].tolist() == [0] * (n_chunks + 1) and len(nothing[1]) == 0
+
+
 def test_every_measure_is_accepted() -> None:
     rng = np.random.default_rng(5)
     m = random_matrix(rng, 30, 10, 0.3)
