@@ -81,7 +81,7 @@ def test_random_matrices(
 @pytest.mark.parametrize(("k", "max_value"), [(1, 1), (3, 3)])
 @pytest.mark.parametrize(
     ("n_users", "n_items", "density"),
-    [(300, 500, 0.08), (400, 1500, 0.02)],
+    [(300, 100, 0.5), (400, 1500, 0.02)],
     ids=["scanning-every-item", "scanning-touched-items"],
 )
 def test_lists_long_enough_for_sampled_floors(
@@ -297,7 +297,9 @@ def test_chunks_are_dealt_by_work(n_chunks: int) -> None:
     todo = np.concatenate([np.arange(0, n_items, 2), np.arange(1, n_items, 2)]).astype(np.int32)
     indptr, dealt = kernels._deal_by_work(work, todo, n_items, n_chunks)
 
-    assert indptr[0] == 0 and indptr[-1] == len(todo) and len(indptr) == n_chunks + 1
+    assert len(indptr) == n_chunks + 1
+    assert indptr[0] == 0
+    assert indptr[-1] == len(todo)
     assert sorted(dealt.tolist()) == list(range(len(todo)))  # every item, once
     cost = work[todo] + np.minimum(work[todo], n_items)
     loads = []
@@ -309,7 +311,8 @@ def test_chunks_are_dealt_by_work(n_chunks: int) -> None:
     assert max(loads) <= sum(loads) / n_chunks + cost.max()
 
     nothing = kernels._deal_by_work(work, todo[:0], n_items, n_chunks)
-    assert nothing[0].tolist() == [0] * (n_chunks + 1) and len(nothing[1]) == 0
+    assert nothing[0].tolist() == [0] * (n_chunks + 1)
+    assert len(nothing[1]) == 0
 
 
 def test_every_measure_is_accepted() -> None:
