@@ -1339,8 +1339,17 @@ def _row_positions(indptr, rows):  # type: ignore[no-untyped-def]
 
 
 @_jit(parallel=True)
+def _ones(n):  # type: ignore[no-untyped-def]
+    """``n`` float32 ones, first touched by every thread."""
+    out = _allocate(n, np.float32)
+    for k in prange(n):
+        out[k] = 1.0
+    return out
+
+
+@_jit(parallel=True)
 def _merge_item_users(  # type: ignore[no-untyped-def]
-    starts, ends, indices, data, t_indptr, t_rows, t_old, t_new, row_users
+    starts, ends, indices, data, t_indptr, t_rows, t_old, t_new, row_users, with_values
 ):
     """The item x user matrix after some users' rows were replaced.
 
@@ -1348,7 +1357,8 @@ def _merge_item_users(  # type: ignore[no-untyped-def]
     for ``i`` beyond ``starts``). ``t_*`` lists for each item the changed rows where its
     value changed (``row_users`` maps a changed row to its user, increasing) with its old
     and new value there: the user held the item iff the old value is positive, and keeps it
-    iff the new one is. Returns the CSR ``(indptr, indices, data)`` in item order.
+    iff the new one is. Returns the CSR ``(indptr, indices, data)`` in item order (without
+    ``with_values``, ``data`` comes back empty).
     """
     n_items = t_indptr.shape[0] - 1
     n_old = starts.shape[0]
@@ -1360,7 +1370,7 @@ def _merge_item_users(  # type: ignore[no-untyped-def]
         counts[i + 1] = n
     indptr = np.cumsum(counts)
     out_indices = _allocate(indptr[n_items], np.int32)
-    out_data = _allocate(indptr[n_items], np.float32)
+    out_data = _allocate(indptr[n_items] if with_values else 0, np.float32)
     for i in prange(n_items):
         p, p_end = (starts[i], ends[i]) if i < n_old else (0, 0)
         o = indptr[i]
@@ -1369,17 +1379,20 @@ def _merge_item_users(  # type: ignore[no-untyped-def]
             # The users before this one, in one copy.
             stop = _lower_bound(indices, p, p_end, user)
             out_indices[o : o + stop - p] = indices[p:stop]
-            out_data[o : o + stop - p] = data[p:stop]
+            if with_values:
+                out_data[o : o + stop - p] = data[p:stop]
             o += stop - p
             p = stop
             if p < p_end and indices[p] == user:
                 p += 1  # replaced by the new value
             if t_new[q] > 0.0:
                 out_indices[o] = user
-                out_data[o] = t_new[q]
+                if with_values:
+                    out_data[o] = t_new[q]
                 o += 1
         out_indices[o : o + p_end - p] = indices[p:p_end]
-        out_data[o : o + p_end - p] = data[p:p_end]
+        if with_values:
+            out_data[o : o + p_end - p] = data[p:p_end]
     return indptr, out_indices, out_data
 
 

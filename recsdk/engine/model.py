@@ -478,12 +478,21 @@ class ItemSimilarity:
         starts, ends = old.matrix.indptr[:-1], old.matrix.indptr[1:]
         if old.rows is not None:
             starts, ends = starts[old.rows], ends[old.rows]
+        binary = self._binary_input()
         indptr, indices, data = kernels._merge_item_users(
-            starts, ends, old.matrix.indices, old.matrix.data, *own_changes, users
+            starts, ends, old.matrix.indices, old.matrix.data, *own_changes, users, not binary
         )
+        ones = None
+        if binary:  # every value is 1: the new side shares the old one's ones
+            if old.ones is None:  # just fitted or loaded: as many as needed
+                ones = _ones(old.matrix.data, len(indices), room=0)
+            else:  # a run of updates: room for the next ones
+                ones = _ones(old.ones, len(indices), room=len(indices) // 4)
+            data = ones[: len(indices)]
         n_items = len(work_change)
         work = _grown_vector(old.work, n_items) + work_change
-        return _ItemUsers(UserItemMatrix(indptr, indices, data, n_items, n_users), None, work)
+        matrix = UserItemMatrix(indptr, indices, data, n_items, n_users)
+        return _ItemUsers(matrix, None, work, ones)
 
     def _recompute(self, state: _State, codes: npt.NDArray[np.int8]) -> None:
         """Recompute in place the lists ``_update_items`` could not prove (``codes > 0``)."""
@@ -875,6 +884,9 @@ class _ItemUsers:
     """The row of each item in ``matrix`` (``None``: the item's index)."""
     work: npt.NDArray[np.int64]
     """Per item, the summed lengths of its users' rows (:func:`kernels._column_counts`)."""
+    ones: npt.NDArray[np.float32] | None = None
+    """With 0/1 input after an update: the ones that ``matrix.data`` is the start of, with
+    room for more, which later updates share instead of copying the values."""
 
     def squares(self) -> npt.NDArray[np.float64]:
         """Per item, the sum of its squared values (in user order, as a pass over the user
@@ -1017,6 +1029,14 @@ def known_history(
     hist, w = history_arrays(history, weights)
     known = (hist >= 0) & (hist < n_items)
     return hist[known].astype(np.int32), w[known]
+
+
+def _ones(ones: npt.NDArray[np.float32], n: int, *, room: int) -> npt.NDArray[np.float32]:
+    """At least ``n`` ones: ``ones`` itself (all ones, never written) when it is long
+    enough, else ``n + room`` new ones."""
+    if len(ones) >= n:
+        return ones
+    return kernels._ones(n + room)  # type: ignore[no-any-return]
 
 
 def _grown(m: UserItemMatrix, n_users: int, n_items: int) -> UserItemMatrix:

@@ -129,6 +129,30 @@ def test_many_small_updates_keep_exact_cuts(
     assert inc._state.stats["updated"] > 0
 
 
+def test_binary_item_side_shares_its_ones() -> None:
+    """With 0/1 input the item side's values are ones, which later updates share instead of
+    copying them."""
+    rng = np.random.default_rng(21)
+    m = random_matrix(rng, 200, 30, 0.1)
+    parts = _parts(rng, m, 6)
+    model = ItemSimilarity(measure="cosine", n_neighbors=3, margin=2).fit(parts[0])
+    shared = 0
+    for part in parts[1:]:
+        assert model._state is not None
+        assert model._state.item_users is not None
+        before = model._state.item_users.matrix.data
+        model.partial_fit(part)
+        assert model._state.item_users is not None
+        after = model._state.item_users.matrix
+        assert model._state.stats["updated"] > 0  # the incremental path, not a refit
+        assert len(after.data) == len(after.indices)
+        np.testing.assert_array_equal(after.data, 1.0)
+        shared += np.shares_memory(before, after.data)
+    assert shared > 0
+    full = ItemSimilarity(measure="cosine", n_neighbors=3, margin=2).fit(m)
+    _assert_same_served(model, full)
+
+
 def test_updates_too_spread_out_refit(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows that had and gained many items would take too much memory to spread out:
     partial_fit refits instead, with the same result."""
@@ -275,10 +299,17 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
     xt = old.transpose()
     item_users = kernels._merge_item_users(
         xt.indptr[:-1], xt.indptr[1:], xt.indices, xt.data, t_indptr, t_rows, t_old, t_new,
-        users,
+        users, True,
     )  # fmt: skip
     t_items, t_users, t_values = item_users
     np.testing.assert_array_equal(dense(UserItemMatrix(t_items, t_users, t_values, 15, 40)), new.T)
+    positions_only = kernels._merge_item_users(
+        xt.indptr[:-1], xt.indptr[1:], xt.indices, xt.data, t_indptr, t_rows, t_old, t_new,
+        users, False,
+    )  # fmt: skip
+    np.testing.assert_array_equal(positions_only[0], t_items)
+    np.testing.assert_array_equal(positions_only[1], t_users)
+    assert len(positions_only[2]) == 0
     after = UserItemMatrix(merged[0], merged[1], merged[2], 40, 15)
     np.testing.assert_array_equal(
         kernels._column_counts(old.indptr, old.indices, 15, 2)[1] + change,
