@@ -484,10 +484,7 @@ class ItemSimilarity:
         )
         ones = None
         if binary:  # every value is 1: the new side shares the old one's ones
-            if old.ones is None:  # just fitted or loaded: as many as needed
-                ones = _ones(old.matrix.data, len(indices), room=0)
-            else:  # a run of updates: room for the next ones
-                ones = _ones(old.ones, len(indices), room=len(indices) // 4)
+            ones = _shared_ones(old, len(indices))
             data = ones[: len(indices)]
         n_items = len(work_change)
         work = _grown_vector(old.work, n_items) + work_change
@@ -1031,11 +1028,14 @@ def known_history(
     return hist[known].astype(np.int32), w[known]
 
 
-def _ones(ones: npt.NDArray[np.float32], n: int, *, room: int) -> npt.NDArray[np.float32]:
-    """At least ``n`` ones: ``ones`` itself (all ones, never written) when it is long
-    enough, else ``n + room`` new ones."""
+def _shared_ones(old: _ItemUsers, n: int) -> npt.NDArray[np.float32]:
+    """At least ``n`` ones for the item side that replaces ``old`` (0/1 input): ``old``'s
+    own (all ones, never written) when they are enough, else new ones, with a quarter more
+    room when ``old`` came from an update too (updates come in runs)."""
+    ones = old.matrix.data if old.ones is None else old.ones
     if len(ones) >= n:
         return ones
+    room = 0 if old.ones is None else n // 4  # just fitted or loaded: as many as needed
     return kernels._ones(n + room)  # type: ignore[no-any-return]
 
 
