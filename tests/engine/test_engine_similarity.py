@@ -351,3 +351,45 @@ def test_kth_largest_with_many_equal_values(values: list[float], data: st.DataOb
     assert kernels._kth_largest(array, len(values), k) == expected
     assert sorted(array[:-1]) == sorted(values)
     assert array[-1] == 9.0
+
+
+@given(
+    scores=st.lists(st.sampled_from([0.1, 0.2, 0.25, 0.5, 1.0]), min_size=2, max_size=300),
+    data=st.data(),
+)
+@settings(max_examples=200, deadline=None)
+def test_narrowing_keeps_the_best(scores: list[float], data: st.DataObject) -> None:
+    """The narrowing before the quickselect keeps the k best whole (ties by item), however
+    many scores are equal, or leaves the candidates as they were."""
+    n = len(scores)
+    k = data.draw(st.integers(1, n - 1))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    best_s = np.array(scores, dtype=np.float64)
+    best_j = rng.permutation(10 * n)[:n].astype(np.int32)
+    best_a = rng.random(n).astype(np.float32)
+    before = list(zip(best_s.tolist(), best_j.tolist(), best_a.tolist(), strict=True))
+    sample = np.empty(kernels._NARROW_SAMPLE, dtype=np.float64)
+    left = kernels._narrow(best_s, best_j, best_a, n, k, sample)
+    after = list(zip(best_s.tolist(), best_j.tolist(), best_a.tolist(), strict=True))
+    assert k <= left <= n
+    if left == n:
+        assert after == before
+    assert set(after[:left]) <= set(before)  # entries stay whole
+    best = sorted(before, key=lambda entry: (-entry[0], entry[1]))[:k]
+    assert set(best) <= set(after[:left])
+
+
+def test_narrowing_with_a_floor_set_too_high() -> None:
+    """A sample holding only the best candidates sets a floor with fewer than k above it:
+    then nothing is narrowed."""
+    n, k = 200, 60
+    sampled = (np.arange(kernels._NARROW_SAMPLE) * n) // kernels._NARROW_SAMPLE
+    best_s = np.full(n, 0.1)
+    best_s[sampled] = np.linspace(1.0, 2.0, len(sampled))
+    best_j = np.arange(n, dtype=np.int32)
+    best_a = np.ones(n, dtype=np.float32)
+    sample = np.empty(kernels._NARROW_SAMPLE, dtype=np.float64)
+    original = best_s.copy()
+    assert kernels._narrow(best_s, best_j, best_a, n, k, sample) == n
+    np.testing.assert_array_equal(best_s, original)
+    np.testing.assert_array_equal(best_j, np.arange(n))
