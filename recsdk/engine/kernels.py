@@ -464,6 +464,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
     min_support,
     binary,
     row_constant,
+    keep_cooc,
     n_chunks,
 ):
     """Top ``capacity`` neighbours of each item in ``todo``, plus the best one left out.
@@ -479,15 +480,16 @@ def _topk_items(  # type: ignore[no-untyped-def]
     floor cannot rule out and selects the best ``capacity + 1`` of them.
 
     Returns ``(neighbours, scores, cooc, cut_score, cut_item)``: neighbours ``-1`` where an
-    item has fewer candidates; ``cut_*`` is the best candidate not kept (``-inf``/``-1``
-    when there is none).
+    item has fewer candidates; ``cooc`` holds the kept pairs' co-occurrences, or nothing
+    (no columns) unless ``keep_cooc``; ``cut_*`` is the best candidate not kept
+    (``-inf``/``-1`` when there is none).
     """
     n_items = diag.shape[0]
     n_todo = todo.shape[0]
     # Every row is written whole (_write_row): first touched by the threads that fill it.
     out_idx = _allocate((n_todo, capacity), np.int32)
     out_score = _allocate((n_todo, capacity), np.float32)
-    out_acc = _allocate((n_todo, capacity), np.float32)
+    out_acc = _allocate((n_todo, capacity if keep_cooc else 0), np.float32)
     cut_score = np.empty(n_todo, dtype=np.float64)
     cut_item = np.empty(n_todo, dtype=np.int32)
     f, g = _factors(diag, measure, alpha)
@@ -926,17 +928,21 @@ def _rows_constant(indptr, data):  # type: ignore[no-untyped-def]
 def _write_row(  # type: ignore[no-untyped-def]
     best_s, best_j, best_a, size, capacity, row, out_idx, out_score, out_acc, cut_score, cut_item
 ):  # fmt: skip
-    """Write sorted candidates into ``row`` (-1 and zeros past them); the one past
-    ``capacity`` becomes the cut (``-inf``/-1: none)."""
+    """Write sorted candidates into ``row`` (-1 and zeros past them; co-occurrences where
+    ``out_acc`` has columns); the one past ``capacity`` becomes the cut (``-inf``/-1:
+    none)."""
+    with_acc = out_acc.shape[1] > 0
     for c in range(capacity):
         if c < size:
             out_idx[row, c] = best_j[c]
             out_score[row, c] = best_s[c]
-            out_acc[row, c] = best_a[c]
+            if with_acc:
+                out_acc[row, c] = best_a[c]
         else:
             out_idx[row, c] = -1
             out_score[row, c] = 0.0
-            out_acc[row, c] = 0.0
+            if with_acc:
+                out_acc[row, c] = 0.0
     if size > capacity:
         cut_score[row] = best_s[capacity]
         cut_item[row] = best_j[capacity]

@@ -219,7 +219,8 @@ class ItemSimilarity:
         )  # fmt: skip
         diag = popularity if binary else item_users.squares()
         everything = np.arange(x.n_items, dtype=np.int32)
-        found = self._run_topk(xr, item_users, diag, everything, constant_rows)
+        incremental = self._incremental()
+        found = self._run_topk(xr, item_users, diag, everything, constant_rows, incremental)
         return _State(
             plain=plain,
             decayed=decayed,
@@ -233,7 +234,7 @@ class ItemSimilarity:
             cut_score=found[3],
             cut_item=found[4],
             # Only partial_fit's incremental path reads it again: others need not keep it.
-            item_users=item_users if self._incremental() else None,
+            item_users=item_users if incremental else None,
             integral=True if self._binary_input() else None,
             positive=x.nnz == plain.nnz,
         )
@@ -245,12 +246,15 @@ class ItemSimilarity:
         diag: npt.NDArray[np.float64],
         todo: npt.NDArray[np.int32],
         constant_rows: bool,
+        keep_cooc: bool,
     ) -> tuple[Any, ...]:
         """Neighbour lists of the items ``todo`` (rows in that order).
 
         ``item_users`` is the similarity input's item side, ``xr`` its user side with the
         items labelled as the item side's rows are (:func:`_by_popularity`);
-        ``constant_rows``: :meth:`_constant_rows`.
+        ``constant_rows``: :meth:`_constant_rows`; ``keep_cooc``: return the kept pairs'
+        co-occurrences, which only :meth:`partial_fit`'s incremental path reads (else an
+        array with no columns).
         """
         rows = item_users.rows
         if rows is None:
@@ -270,7 +274,7 @@ class ItemSimilarity:
             xr.indptr, xr.indices, xr.data, xt.indptr, xt.indices, xt.data, diag[labels],
             item_users.work[labels], labels, internal_todo[order], order,
             self.n_neighbors + self.margin, measure, alpha, shrink, support, binary,
-            row_constant, n_chunks,
+            row_constant, keep_cooc, n_chunks,
         )  # fmt: skip
 
     def partial_fit(self, new_data: InteractionsLike | UserItemMatrix | Any) -> ItemSimilarity:
@@ -518,7 +522,7 @@ class ItemSimilarity:
             x, item_users = _by_popularity(
                 x, state.popularity, item_users.work, uniform=False, constant_rows=False
             )
-        found = self._run_topk(x, item_users, state.diag, redo, self._constant_rows(x))
+        found = self._run_topk(x, item_users, state.diag, redo, self._constant_rows(x), True)
         targets: tuple[npt.NDArray[Any], ...] = (
             state.neighbors,
             state.scores,
@@ -934,6 +938,7 @@ class _State:
     neighbors: IntArray
     scores: FloatArray
     cooc: FloatArray
+    """The stored pairs' co-occurrences; no columns where partial_fit refits instead."""
     cut_score: npt.NDArray[np.float64]
     cut_item: IntArray
     trend: npt.NDArray[np.float64]

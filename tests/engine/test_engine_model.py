@@ -172,6 +172,25 @@ def test_save_load(shop_model: ItemSimilarity, tmp_path: Path, mmap: bool) -> No
         assert "neighbors" in data.files
 
 
+def test_only_incremental_models_keep_cooccurrences(
+    shop_model: ItemSimilarity, tmp_path: Path
+) -> None:
+    """The stored pairs' co-occurrences serve partial_fit's incremental path alone: a model
+    that refits on every update (BM25, the default) keeps none, saved or not."""
+    state = shop_model._state
+    assert state is not None
+    assert state.cooc.shape == (120, 0)
+    shop_model.save(tmp_path / "model.npz")
+    loaded = ItemSimilarity.load(tmp_path / "model.npz", mmap=True)
+    assert loaded._state is not None
+    assert loaded._state.cooc.shape == (120, 0)
+    shop = synthetic_shop(400, 120, 4000, n_categories=10, seed=3)
+    cosine = ItemSimilarity(measure="cosine", n_neighbors=8, margin=2).fit(shop)
+    assert cosine._state is not None
+    assert cosine._state.cooc.shape == (120, 10)
+    assert np.all(cosine._state.cooc[cosine._state.neighbors >= 0] > 0)
+
+
 def test_warmup(shop_model: ItemSimilarity) -> None:
     assert shop_model.warmup() is shop_model
 

@@ -151,7 +151,7 @@ def test_one_product_per_row_equals_one_per_entry() -> None:
     work = kernels._column_counts(m.indptr, m.indices, 40, 2)[1]
     args = (m.indptr, m.indices, m.data, mt.indptr, mt.indices, mt.data, diag, work, labels)
     rest = (labels, np.arange(40, dtype=np.int64), 6, kernels._COSINE, 0.0, 0.0, 0.0, False)
-    runs = [kernels._topk_items(*args, *rest, row_constant, 4) for row_constant in (False, True)]
+    runs = [kernels._topk_items(*args, *rest, constant, True, 4) for constant in (False, True)]
     for general, per_row in zip(*runs, strict=True):
         np.testing.assert_array_equal(general, per_row)
 
@@ -279,6 +279,7 @@ def test_deterministic_whatever_the_chunking() -> None:
             0.0,
             True,
             False,
+            True,
             chunks,
         )
         for chunks in (1, 3, 16)
