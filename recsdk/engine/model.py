@@ -380,6 +380,8 @@ class ItemSimilarity:
         """The incremental path of :meth:`partial_fit` to the new summed weights ``plain``,
         whose rows ``users`` changed (``changed``: those rows, ``old_weights``: their
         values before); ``None`` asks for a full refit."""
+        if state.cooc.shape != state.neighbors.shape:
+            return None  # fitted under a configuration that keeps no co-occurrences
         n_items = plain.n_items
         new_weights = changed.data
         rows = changed.with_data(self._transform(new_weights))

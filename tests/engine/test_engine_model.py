@@ -189,6 +189,15 @@ def test_only_incremental_models_keep_cooccurrences(
     assert cosine._state is not None
     assert cosine._state.cooc.shape == (120, 10)
     assert np.all(cosine._state.cooc[cosine._state.neighbors >= 0] > 0)
+    # A model switched to an incremental measure after its fit has nothing to update from:
+    # its next partial_fit refits.
+    switched = ItemSimilarity.load(tmp_path / "model.npz")
+    switched.measure = "cosine"
+    more = synthetic_shop(400, 120, 600, n_categories=10, seed=4)
+    switched.partial_fit(more)
+    assert switched._state is not None
+    assert switched._state.stats == {}  # no incremental update ran
+    assert switched._state.cooc.shape == switched._state.neighbors.shape
 
 
 def test_warmup(shop_model: ItemSimilarity) -> None:
