@@ -31,7 +31,7 @@ from types import ModuleType
 from typing import Any, cast
 
 import numpy as np
-from bench_engine import SIZES, K
+from bench_engine import SIZES, K, partial_model, shop_events
 
 from recsdk.engine import MEASURES
 from recsdk.engine.model import Measure
@@ -48,16 +48,10 @@ def capture(kernel: str, size: str, measure: Measure) -> tuple[tuple[Any, ...], 
     what a variant must return: a copy of the fit's output, or the served lists
     (neighbours, scores) at the end of the update, which equal a refit's."""
     from recsdk.datasets import synthetic_shop
-    from recsdk.engine import ItemSimilarity, UserItemMatrix, Weighting, kernels
+    from recsdk.engine import ItemSimilarity, Weighting, kernels
 
     n_users, n_items, n_events = SIZES[size]
     shop = synthetic_shop(n_users, n_items, n_events)
-
-    def part(lo: int, hi: int) -> UserItemMatrix:
-        return UserItemMatrix.from_coo(
-            shop.users[lo:hi], shop.items[lo:hi], n_users=n_users, n_items=n_items
-        )
-
     name = _KERNELS[kernel]
     original = getattr(kernels, name)
     calls: list[tuple[tuple[Any, ...], tuple[Any, ...]]] = []
@@ -71,13 +65,11 @@ def capture(kernel: str, size: str, measure: Measure) -> tuple[tuple[Any, ...], 
     try:
         if kernel == "fit":
             model = ItemSimilarity(measure=measure, n_neighbors=K, weighting=Weighting())
-            model.fit(part(0, n_events))
+            model.fit(shop_events(shop, 0, n_events))
         else:
             cut = int(n_events * 0.99)
-            model = ItemSimilarity(
-                measure="cosine", n_neighbors=K, margin=30, weighting=Weighting()
-            )
-            model.fit(part(0, cut)).partial_fit(part(cut, n_events))
+            model = partial_model()
+            model.fit(shop_events(shop, 0, cut)).partial_fit(shop_events(shop, cut, n_events))
     finally:
         setattr(kernels, name, original)
     if not calls:

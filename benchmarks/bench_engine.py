@@ -29,9 +29,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from recsdk.datasets import SyntheticShop
+    from recsdk.engine import ItemSimilarity, UserItemMatrix
 
 K = 50
 SIZES = {"medium": (200_000, 50_000, 5_000_000), "large": (1_000_000, 200_000, 20_000_000)}
@@ -140,6 +144,22 @@ def _implicit_top(sim: Any, n_items: int) -> np.ndarray:
     return top
 
 
+def shop_events(shop: SyntheticShop, lo: int, hi: int) -> UserItemMatrix:
+    """Events ``lo`` to ``hi`` of the shop (in time order) as a 0/1 user x item matrix."""
+    from recsdk.engine import UserItemMatrix
+
+    return UserItemMatrix.from_coo(
+        shop.users[lo:hi], shop.items[lo:hi], n_users=shop.n_users, n_items=shop.n_items
+    )
+
+
+def partial_model() -> ItemSimilarity:
+    """The model of the partial_fit benchmark."""
+    from recsdk.engine import ItemSimilarity, Weighting
+
+    return ItemSimilarity(measure="cosine", n_neighbors=K, margin=30, weighting=Weighting())
+
+
 def child_partial(size: str, threads: int, repeat: int) -> dict[str, Any]:
     """partial_fit with the newest 1% of events versus a full refit on all of them, in
     turns, ``repeat`` times each (the best of each counts)."""
@@ -148,26 +168,17 @@ def child_partial(size: str, threads: int, repeat: int) -> dict[str, Any]:
     import numba
 
     from recsdk.datasets import synthetic_shop
-    from recsdk.engine import ItemSimilarity, UserItemMatrix, Weighting
 
     numba.set_num_threads(threads)
     n_users, n_items, n_events = SIZES[size]
     shop = synthetic_shop(n_users, n_items, n_events)
     cut = int(n_events * 0.99)
-
-    def part(lo: int, hi: int) -> UserItemMatrix:
-        return UserItemMatrix.from_coo(
-            shop.users[lo:hi], shop.items[lo:hi], n_users=n_users, n_items=n_items
-        )
-
-    def model() -> ItemSimilarity:
-        return ItemSimilarity(measure="cosine", n_neighbors=K, margin=30, weighting=Weighting())
-
-    fitted = model().fit(part(0, cut))
-    new = part(cut, n_events)
-    everything = part(0, n_events)
-    tiny = model().fit(part(0, 1000))  # loads partial_fit's kernels, as the fit loaded its own
-    tiny.partial_fit(part(1000, 2000))
+    fitted = partial_model().fit(shop_events(shop, 0, cut))
+    new = shop_events(shop, cut, n_events)
+    everything = shop_events(shop, 0, n_events)
+    # Loads partial_fit's kernels, as the fit loaded its own.
+    tiny = partial_model().fit(shop_events(shop, 0, 1000))
+    tiny.partial_fit(shop_events(shop, 1000, 2000))
     partial, full = [], []
     alive: list[ItemSimilarity] = []
     for _ in range(repeat):
@@ -179,7 +190,7 @@ def child_partial(size: str, threads: int, repeat: int) -> dict[str, Any]:
         inc.partial_fit(new)
         partial.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        refit = model().fit(everything)
+        refit = partial_model().fit(everything)
         full.append(time.perf_counter() - t0)
         alive[:] = [inc, refit]
     assert inc._state is not None
