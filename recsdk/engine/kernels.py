@@ -1527,6 +1527,8 @@ def _update_items(  # type: ignore[no-untyped-def]
         facts[j, 1] = d_new[j]
         facts[j, 2] = col_old[j]
         facts[j, 3] = col_new[j]
+    # Whose self-product changed: a byte an item, so the checks of unchanged lists stay in cache.
+    grown = d_new[: old_neighbors.shape[0]] != d_old[: old_neighbors.shape[0]]
     for chunk in prange(n_chunks):
         # Per other item: the change of its co-occurrence (an integer: the input is), and
         # the stamp (i + 1) of the item that touched it (negated once found among the
@@ -1546,7 +1548,7 @@ def _update_items(  # type: ignore[no-untyped-def]
         # work evenly.
         for i in _dealt_blocks(chunk, n_chunks, n_items):
             changed = t_indptr[i + 1] > t_indptr[i] or e_indptr[i + 1] > e_indptr[i]
-            if not changed and not _neighbor_grew(i, old_neighbors, facts):
+            if not changed and not _neighbor_grew(i, old_neighbors, grown):
                 _copy_row(
                     i, old_neighbors, old_scores, old_cooc, old_cut_score, old_cut_item,
                     neighbors, scores, cooc, cut_score, cut_item,
@@ -1602,15 +1604,15 @@ def _dealt_blocks(chunk, n_chunks, n_items):  # type: ignore[no-untyped-def]
 
 
 @_jit()
-def _neighbor_grew(i, old_neighbors, facts):  # type: ignore[no-untyped-def]
-    """Whether a stored neighbour of ``i`` has a new self-product."""
+def _neighbor_grew(i, old_neighbors, grown):  # type: ignore[no-untyped-def]
+    """Whether a stored neighbour of ``i`` has a new self-product (``grown``)."""
     if i >= old_neighbors.shape[0]:
         return False
     for c in range(old_neighbors.shape[1]):
         j = old_neighbors[i, c]
         if j < 0:
             break
-        if facts[j, 1] != facts[j, 0]:
+        if grown[j]:
             return True
     return False
 
