@@ -5,7 +5,8 @@ kernel change worth a few percent shows only when the old and the new kernel run
 many times, in one process, on the same inputs. This script captures the arguments of one
 kernel call from a real run on the synthetic shop of ``bench_engine.py``: the fit's
 ``_topk_items`` (``--kernel fit``) or the list update of ``partial_fit`` with the newest 1%
-of events (``--kernel update``, the benchmark's model: cosine, margin 30). It then calls the
+of events (``--kernel update``, the benchmark's model: cosine, margin 30; ``--new-share``
+sets another share). It then calls the
 package's kernel and each variant in turns, checks each variant's output (the fit's arrays
 must be the same; the update's served lists must be right wherever it proved them), and
 prints the times::
@@ -43,7 +44,9 @@ _KEEP_FREED_MEMORY = {
 _KERNELS = {"fit": "_topk_items", "update": "_update_items"}
 
 
-def capture(kernel: str, size: str, measure: Measure) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+def capture(
+    kernel: str, size: str, measure: Measure, new_share: float = 0.01
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """The arguments of the kernel's call in a fit (or update) on the synthetic shop, and
     what a variant must return: a copy of the fit's output, or the served lists
     (neighbours, scores) at the end of the update, which equal a refit's."""
@@ -67,7 +70,7 @@ def capture(kernel: str, size: str, measure: Measure) -> tuple[tuple[Any, ...], 
             model = ItemSimilarity(measure=measure, n_neighbors=K, weighting=Weighting())
             model.fit(shop_events(shop, 0, n_events))
         else:
-            cut = int(n_events * 0.99)
+            cut = n_events - int(n_events * new_share)
             model = partial_model()
             model.fit(shop_events(shop, 0, cut)).partial_fit(shop_events(shop, cut, n_events))
     finally:
@@ -129,6 +132,12 @@ def main() -> None:
     parser.add_argument("--measure", choices=MEASURES, default="cosine", help="--kernel fit's")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--turns", type=int, default=8)
+    parser.add_argument(
+        "--new-share",
+        type=float,
+        default=0.01,
+        help="--kernel update's batch (a share of the events)",
+    )
     parser.add_argument("--keep-freed-memory", action="store_true")
     args = parser.parse_args()
     if args.keep_freed_memory and not all(os.environ.get(k) for k in _KEEP_FREED_MEMORY):
@@ -139,7 +148,9 @@ def main() -> None:
     from recsdk.engine import kernels
 
     numba.set_num_threads(args.threads)
-    call_args, expected = capture(args.kernel, args.size, cast(Measure, args.measure))
+    call_args, expected = capture(
+        args.kernel, args.size, cast(Measure, args.measure), args.new_share
+    )
     name = _KERNELS[args.kernel]
     functions = {"recsdk": getattr(kernels, name)}
     for path in args.variants:

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 K = 50
 SIZES = {"medium": (200_000, 50_000, 5_000_000), "large": (1_000_000, 200_000, 20_000_000)}
+# partial_fit's batches, as shares of the events: 1% (the target's) and the smaller ones of
+# frequent updates.
+PARTIAL_SHARES = (0.01, 0.001, 0.0001)
 
 
 # --------------------------------------------------------------------------- child side
@@ -160,9 +163,9 @@ def partial_model() -> ItemSimilarity:
     return ItemSimilarity(measure="cosine", n_neighbors=K, margin=30, weighting=Weighting())
 
 
-def child_partial(size: str, threads: int, repeat: int) -> dict[str, Any]:
-    """partial_fit with the newest 1% of events versus a full refit on all of them, in
-    turns, ``repeat`` times each (the best of each counts)."""
+def child_partial(size: str, threads: int, repeat: int, share: float) -> dict[str, Any]:
+    """partial_fit with the newest ``share`` of events versus a full refit on all of them,
+    in turns, ``repeat`` times each (the best of each counts)."""
     import copy
 
     import numba
@@ -172,7 +175,7 @@ def child_partial(size: str, threads: int, repeat: int) -> dict[str, Any]:
     numba.set_num_threads(threads)
     n_users, n_items, n_events = SIZES[size]
     shop = synthetic_shop(n_users, n_items, n_events)
-    cut = int(n_events * 0.99)
+    cut = n_events - int(n_events * share)
     fitted = partial_model().fit(shop_events(shop, 0, cut))
     new = shop_events(shop, cut, n_events)
     everything = shop_events(shop, 0, n_events)
@@ -326,13 +329,14 @@ def bench_fit(size: str, threads: list[int], tmp: Path, repeat: int, warm_gb: fl
         line += f", implicit {score['implicit_users_per_s']:,.0f} users/s"
     print(line)
     print(f"single recommend (python call + kernel): {score['recsdk_single_us']:.0f} us")
-    inc = _run_child(["partial", size, str(max(threads)), str(repeat)])
-    print(
-        f"partial_fit (newest 1% of events, cosine, margin 30, best of {repeat}): "
-        f"{inc['partial']:.2f} s vs "
-        f"full refit {inc['full']:.2f} s = {inc['full'] / inc['partial']:.1f}x; "
-        f"same neighbours: {inc['same']}; {inc['stats']}"
-    )
+    for share in PARTIAL_SHARES:
+        inc = _run_child(["partial", size, str(max(threads)), str(repeat), str(share)])
+        print(
+            f"partial_fit (newest {share:.2%} of events, cosine, margin 30, best of {repeat}): "
+            f"{inc['partial']:.3f} s vs "
+            f"full refit {inc['full']:.2f} s = {inc['full'] / inc['partial']:.1f}x; "
+            f"same neighbours: {inc['same']}; {inc['stats']}"
+        )
 
 
 def _turn_ratios(walls: dict[str, list[float]]) -> str:
@@ -364,7 +368,7 @@ def main() -> None:
         elif kind == "jit":
             result = child_jit()
         elif kind == "partial":
-            result = child_partial(rest[0], int(rest[1]), int(rest[2]))
+            result = child_partial(rest[0], int(rest[1]), int(rest[2]), float(rest[3]))
         else:
             result = child_score(rest[0], int(rest[1]))
         print(json.dumps(result))
