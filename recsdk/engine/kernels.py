@@ -1,5 +1,9 @@
 """Every numba kernel of the engine, and nothing else.
 
+One file on purpose: numba's on-disk cache (``cache=True``) is invalidated by the source
+file of the cached function alone, so a kernel cached against a helper from another file
+would keep running the old helper after that file changed.
+
 The functions here are private: :mod:`recsdk.engine.matrix` and :mod:`recsdk.engine.model`
 validate inputs, shape the arrays and call them. Nothing here changes numba's global
 configuration.
