@@ -6,10 +6,9 @@ many times, in one process, on the same inputs. This script captures the argumen
 kernel call from a real run on the synthetic shop of ``bench_engine.py``: the fit's
 ``_topk_items`` (``--kernel fit``) or the list update of ``partial_fit`` with the newest 1%
 of events (``--kernel update``, the benchmark's model: cosine, margin 30; ``--new-share``
-sets another share). It then calls the
-package's kernel and each variant in turns, checks each variant's output (the fit's arrays
-must be the same; the update's served lists must be right wherever it proved them), and
-prints the times::
+sets another share). It then calls the package's kernel and each variant in turns, checks
+each variant's output (the fit's arrays must be the same; the update's served lists must be
+right wherever it proved them), and prints the times::
 
     cp recsdk/engine/kernels.py /tmp/ab/kernels_x.py    # then edit the copy
     python benchmarks/ab_kernels.py /tmp/ab/kernels_x.py --kernel fit --threads 2 --turns 8
