@@ -266,15 +266,17 @@ class ItemSimilarity:
             internal_todo = rows[todo]
         xt = item_users.matrix
         order = np.argsort(internal_todo, kind="stable").astype(np.int64)
+        internal_todo = internal_todo[order]
+        work = item_users.work[labels]
         measure, alpha, shrink, support = self._kernel_args()
         binary = self._binary_input()
         row_constant = constant_rows and not binary  # (0/1 input reads no values at all)
         n_chunks = max(1, min(len(todo), numba.get_num_threads()))  # balanced by work: one each
+        n_heads = kernels._count_heads(work, internal_todo, xr.n_items)
         return kernels._topk_items(  # type: ignore[no-any-return]
             xr.indptr, xr.indices, xr.data, xt.indptr, xt.indices, xt.data, diag[labels],
-            item_users.work[labels], labels, internal_todo[order], order,
-            self.n_neighbors + self.margin, measure, alpha, shrink, support, binary,
-            row_constant, keep_cooc, n_chunks,
+            work, labels, internal_todo, order, self.n_neighbors + self.margin, measure, alpha,
+            shrink, support, binary, row_constant, keep_cooc, n_heads, n_chunks,
         )  # fmt: skip
 
     def partial_fit(self, new_data: InteractionsLike | UserItemMatrix | Any) -> ItemSimilarity:

@@ -151,7 +151,7 @@ def test_one_product_per_row_equals_one_per_entry() -> None:
     work = kernels._column_counts(m.indptr, m.indices, 40, 2)[1]
     args = (m.indptr, m.indices, m.data, mt.indptr, mt.indices, mt.data, diag, work, labels)
     rest = (labels, np.arange(40, dtype=np.int64), 6, kernels._COSINE, 0.0, 0.0, 0.0, False)
-    runs = [kernels._topk_items(*args, *rest, constant, True, 4) for constant in (False, True)]
+    runs = [kernels._topk_items(*args, *rest, constant, True, 0, 4) for constant in (False, True)]
     for general, per_row in zip(*runs, strict=True):
         np.testing.assert_array_equal(general, per_row)
 
@@ -254,6 +254,7 @@ def test_item_counts_work_and_squares(chunks: int) -> None:
 
 
 def test_deterministic_whatever_the_chunking() -> None:
+    # (With heads: their lists gather every chunk's offers.)
     rng = np.random.default_rng(4)
     m = random_matrix(rng, 80, 40, 0.1)
     mt = m.transpose()
@@ -280,6 +281,7 @@ def test_deterministic_whatever_the_chunking() -> None:
             True,
             False,
             True,
+            6,
             chunks,
         )
         for chunks in (1, 3, 16)
@@ -287,6 +289,67 @@ def test_deterministic_whatever_the_chunking() -> None:
     for other in runs[1:]:
         for a, b in zip(runs[0], other, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("values", ["binary", "one per row", "any", "ties"])
+@pytest.mark.parametrize(
+    ("measure", "shrink", "support"),
+    [
+        (kernels._COSINE, 0.0, 0.0),
+        (kernels._JACCARD, 0.0, 0.0),
+        (kernels._LIFT, 0.0, 2.0),
+        (kernels._COOCCURRENCE, 1.5, 0.0),
+    ],
+)
+def test_heads_gather_the_lists_they_would_accumulate(
+    values: str, measure: int, shrink: float, support: float
+) -> None:
+    """Lists gathered from the other items' offers (and the heads' block) equal the lists
+    accumulated over the heads' own users, bit for bit, whatever the number of heads."""
+    from recsdk.engine import matrix
+
+    rng = np.random.default_rng(13)
+    m = random_matrix(rng, 150, 30, 0.2, max_value=4)
+    if values == "ties":  # items 10-29 have the same users: their scores tie everywhere
+        x = dense(m) > 0
+        x[:, 10:] = x[:, [10]]
+        users, items = np.nonzero(x)
+        m = UserItemMatrix.from_coo(users, items, n_users=150, n_items=30)
+    if values != "any":
+        m = m.with_data(np.ones(m.nnz, dtype=np.float32))
+    if values == "one per row":
+        m = matrix.bm25_weight(m)
+    mt = m.transpose()
+    diag = np.bincount(m.indices, weights=m.data.astype(np.float64) ** 2, minlength=30)
+    work = kernels._column_counts(m.indptr, m.indices, 30, 2)[1]
+    every = np.arange(30, dtype=np.int32)
+    # Ties are broken by the caller's labels, which need not follow the internal order.
+    labels = rng.permutation(30).astype(np.int32)
+    args = (m.indptr, m.indices, m.data, mt.indptr, mt.indices, mt.data, diag, work, labels)
+    rest = (every, np.arange(30, dtype=np.int64), 6, measure, 0.5, shrink, support)
+    flags = (values in ("binary", "ties"), values == "one per row", True)
+    runs = [
+        kernels._topk_items(*args, *rest, *flags, n_heads, n_chunks)
+        for n_heads, n_chunks in [(0, 2), (1, 2), (7, 1), (7, 3), (30, 2)]
+    ]
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_heads_only_where_the_whole_catalog_is_fitted_in_order() -> None:
+    n_items = 1000
+    bar = kernels._HEAD_WORK_PER_ITEM * n_items
+    work = np.full(n_items, bar, dtype=np.int64)
+    work[100:] = bar - 1  # below the bar from item 100 on
+    every = np.arange(n_items, dtype=np.int32)
+    assert kernels._count_heads(work, every, n_items) == 100
+    assert kernels._count_heads(np.full(n_items, bar), every, n_items) == kernels._MOST_HEADS
+    assert kernels._count_heads(work, every[:-1], n_items) == 0  # not every item
+    shuffled = every.copy()
+    shuffled[[3, 4]] = shuffled[[4, 3]]
+    assert kernels._count_heads(work, shuffled, n_items) == 3  # heads must be in order
+    assert kernels._count_heads(work[:0], every[:0], 0) == 0
 
 
 @pytest.mark.parametrize("n_chunks", [1, 2, 5, 16])
