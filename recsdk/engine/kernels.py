@@ -498,7 +498,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
     The first ``n_heads`` items (internal ``0..n_heads-1``, requiring ``todo[t] == t`` for
     them: :func:`_count_heads`) are not accumulated: every other item offers them its
     co-occurrence with each, and their co-occurrences among themselves come from one pass
-    over the rows' first entries (:func:`_head_block`). The float sums are the same, term by
+    over the rows' first entries (:func:`_head_block_rows`). The float sums are the same, term by
     term in user order, so the lists are too.
 
     Returns ``(neighbours, scores, cooc, cut_score, cut_item)``: neighbours ``-1`` where an
@@ -528,7 +528,14 @@ def _topk_items(  # type: ignore[no-untyped-def]
     heap_n = np.zeros((n_chunks, n_heads), dtype=np.int64)
     root_s = np.zeros((n_chunks, n_heads), dtype=np.float64)
     root_i = np.full((n_chunks, n_heads), -1, dtype=np.int32)
+    # The heads' co-occurrences among themselves: each chunk fills a range of rows.
+    block = np.zeros((n_heads, n_heads), dtype=np.float32)
+    block_rows = _head_bounds(i_indptr, n_heads, n_chunks)
     for chunk in prange(n_chunks):
+        _head_block_rows(
+            u_indptr, u_indices, u_data, binary, row_constant, n_heads, block_rows[chunk],
+            block_rows[chunk + 1], block,
+        )  # fmt: skip
         acc = np.zeros(n_items, dtype=np.float32)
         touched = np.empty(n_items + 1, dtype=np.int32)  # + 1: the branch-free writes
         best_s = np.empty(n_items, dtype=np.float64)
@@ -570,10 +577,7 @@ def _topk_items(  # type: ignore[no-untyped-def]
                 best_s, best_j, best_a, n_best, capacity, slots[t], out_idx, out_score, out_acc,
                 cut_score, cut_item,
             )  # fmt: skip
-    block = _head_block(
-        u_indptr, u_indices, u_data, i_indptr, binary, row_constant, n_heads, n_chunks
-    )
-    for p in prange(n_heads):
+    for p in range(n_heads):  # (a few microseconds each: in parallel, a longer compile)
         _head_list(
             p, block, heap_s, heap_i, heap_a, heap_n, labels, keep, capacity, diag, f, g,
             simple, measure, shrink, min_support, slots[p], out_idx, out_score, out_acc,
@@ -625,31 +629,10 @@ def _offer_to_heads(  # type: ignore[no-untyped-def]
             root_i[p] = heap_i[p, 0]
 
 
-@_jit(parallel=True)
-def _head_block(  # type: ignore[no-untyped-def]
-    u_indptr, u_indices, u_data, i_indptr, binary, row_constant, n_heads, n_chunks
-):
-    """The co-occurrences among the heads, ``n_heads x n_heads``.
-
-    One pass over the users' rows, whose heads come first (rows are sorted by popularity).
-    Each chunk fills a range of the block's rows, of about equal popularity, and adds a
-    pair's terms in user order, as the pair's own accumulation would.
-    """
-    block = np.zeros((n_heads, n_heads), dtype=np.float32)
-    if n_heads == 0:
-        return block
-    bounds = _head_bounds(i_indptr, n_heads, n_chunks)
-    for chunk in prange(n_chunks):
-        _head_block_rows(
-            u_indptr, u_indices, u_data, binary, row_constant, n_heads, bounds[chunk],
-            bounds[chunk + 1], block,
-        )  # fmt: skip
-    return block
-
-
 @_jit()
 def _head_bounds(i_indptr, n_heads, n_chunks):  # type: ignore[no-untyped-def]
-    """Split the heads ``0..n_heads`` into ``n_chunks`` ranges of about equal users."""
+    """Split the heads ``0..n_heads`` into ``n_chunks`` ranges of about equal users: the
+    rows of the heads' block that each chunk fills (:func:`_head_block_rows`)."""
     total = i_indptr[n_heads] - i_indptr[0]
     bounds = np.full(n_chunks + 1, n_heads, dtype=np.int64)
     bounds[0] = 0
@@ -666,8 +649,12 @@ def _head_bounds(i_indptr, n_heads, n_chunks):  # type: ignore[no-untyped-def]
 def _head_block_rows(  # type: ignore[no-untyped-def]
     u_indptr, u_indices, u_data, binary, row_constant, n_heads, first_head, end_head, block
 ):  # fmt: skip
-    """Rows ``first_head..end_head`` of :func:`_head_block`, with the products of
-    :func:`_accumulate` (one value per row: ``w = x_ua * x_u,first``)."""
+    """Rows ``first_head..end_head`` of the heads' co-occurrences among themselves.
+
+    One pass over the users' rows, whose heads come first (rows are sorted by label), adding
+    a pair's terms in user order with the products of :func:`_accumulate`, as the pair's own
+    accumulation would.
+    """
     for u in range(u_indptr.shape[0] - 1):
         lo = u_indptr[u]
         hi = u_indptr[u + 1]
