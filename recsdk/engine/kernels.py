@@ -521,12 +521,12 @@ def _topk_items(  # type: ignore[no-untyped-def]
     keep = capacity + 1
     deal_indptr, dealt = _deal_by_work(work, todo[n_heads:], n_items, n_chunks)
     # Per chunk and head: a heap of the best candidates offered, and its worst entry once
-    # full (score 0 and item -1 before: any positive score gets in).
+    # full (before: the smallest positive double and item -1, which any candidate beats).
     heap_s = np.empty((n_chunks, n_heads, keep), dtype=np.float64)
     heap_i = np.empty((n_chunks, n_heads, keep), dtype=np.int32)
     heap_a = np.empty((n_chunks, n_heads, keep), dtype=np.float32)
     heap_n = np.zeros((n_chunks, n_heads), dtype=np.int64)
-    root_s = np.zeros((n_chunks, n_heads), dtype=np.float64)
+    root_s = np.full((n_chunks, n_heads), 5e-324, dtype=np.float64)
     root_i = np.full((n_chunks, n_heads), -1, dtype=np.int32)
     # The heads' co-occurrences among themselves: each chunk fills a range of rows.
     block = np.zeros((n_heads, n_heads), dtype=np.float32)
@@ -611,11 +611,11 @@ def _offer_to_heads(  # type: ignore[no-untyped-def]
     label = labels[j]
     g_j = g[j]
     if simple:
-        # Most items beat no head's worst kept candidate: one branch-free look at all.
+        # Most items beat no head's worst kept candidate: one branch-free look at all, which
+        # lets ties through (the exact test below settles them) and no zero count.
         better = 0
         for p in range(n_heads):
-            sc = acc[p] * f[p] * g_j
-            better += (sc > root_s[p]) | ((sc == root_s[p]) & (label < root_i[p]))
+            better += acc[p] * f[p] * g_j >= root_s[p]
         if better == 0:
             return
     for p in range(n_heads):
