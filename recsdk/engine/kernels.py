@@ -174,9 +174,14 @@ _DENSE_WORK_PER_ITEM = 16
 # An offer costs each other item a look at every head, about what a head's accumulation
 # costs per catalog item (kernels in turns, medians of ten on 2 threads, against none: at
 # 1M users x 200k items a bar of 4, 2 and 1 took 0.95x, 0.93x and 0.90x, the last with the
-# 256 heads of the cap; at 200k users x 50k items 2 and 1 took 0.99x and 0.97x).
+# 256 heads of the cap; at 200k users x 50k items 2 and 1 took 0.99x and 0.97x). Every
+# head also costs a fixed share (its row of the heads' block, its final selection), so a
+# smaller catalog gets fewer: one per this many items (fits at 100k users x 20k items and
+# 20k x 5k: 78 and 19 heads 0.96x, 0.97x the time of none, 256 heads 1.02x, 1.11x; the
+# 200k x 50k kernel with 195 heads 0.93x the time with 256).
 _HEAD_WORK_PER_ITEM = 1
 _MOST_HEADS = 256
+_ITEMS_PER_HEAD = 256
 
 
 # --------------------------------------------------------------------------- sparse building
@@ -590,13 +595,13 @@ def _topk_items(  # type: ignore[no-untyped-def]
 def _count_heads(work, todo, n_items):  # type: ignore[no-untyped-def]
     """How many items :func:`_topk_items` may gather as heads: the leading items of a
     ``todo`` that is the whole catalog in order (the most popular first), while their work
-    is at least ``_HEAD_WORK_PER_ITEM`` per catalog item; at most ``_MOST_HEADS``."""
+    is at least ``_HEAD_WORK_PER_ITEM`` per catalog item; at most ``_MOST_HEADS``, and one
+    per ``_ITEMS_PER_HEAD`` items of the catalog."""
     if todo.shape[0] != n_items:
         return 0
+    most = min(_MOST_HEADS, n_items // _ITEMS_PER_HEAD)
     n = 0
-    while (
-        n < min(_MOST_HEADS, n_items) and todo[n] == n and work[n] >= _HEAD_WORK_PER_ITEM * n_items
-    ):
+    while n < most and todo[n] == n and work[n] >= _HEAD_WORK_PER_ITEM * n_items:
         n += 1
     return n
 

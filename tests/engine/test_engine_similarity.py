@@ -338,13 +338,15 @@ def test_heads_gather_the_lists_they_would_accumulate(
 
 
 def test_heads_only_where_the_whole_catalog_is_fitted_in_order() -> None:
-    n_items = 1000
+    n_items = 100_000
     bar = kernels._HEAD_WORK_PER_ITEM * n_items
     work = np.full(n_items, bar, dtype=np.int64)
     work[100:] = bar - 1  # below the bar from item 100 on
     every = np.arange(n_items, dtype=np.int32)
     assert kernels._count_heads(work, every, n_items) == 100
     assert kernels._count_heads(np.full(n_items, bar), every, n_items) == kernels._MOST_HEADS
+    small = 10 * kernels._ITEMS_PER_HEAD  # a small catalog gets fewer heads
+    assert kernels._count_heads(np.full(small, small), every[:small], small) == 10
     assert kernels._count_heads(work, every[:-1], n_items) == 0  # not every item
     shuffled = every.copy()
     shuffled[[3, 4]] = shuffled[[4, 3]]
