@@ -503,8 +503,8 @@ def _topk_items(  # type: ignore[no-untyped-def]
     The first ``n_heads`` items (internal ``0..n_heads-1``, requiring ``todo[t] == t`` for
     them: :func:`_count_heads`) are not accumulated: every other item offers them its
     co-occurrence with each, and their co-occurrences among themselves come from one pass
-    over the rows' first entries (:func:`_head_block_rows`). The float sums are the same, term by
-    term in user order, so the lists are too.
+    over the rows' first entries (:func:`_head_block_rows`). The float sums are the same,
+    term by term in user order, so the lists are too.
 
     Returns ``(neighbours, scores, cooc, cut_score, cut_item)``: neighbours ``-1`` where an
     item has fewer candidates; ``cooc`` holds the kept pairs' co-occurrences, or nothing
@@ -537,10 +537,11 @@ def _topk_items(  # type: ignore[no-untyped-def]
     block = np.zeros((n_heads, n_heads), dtype=np.float32)
     block_rows = _head_bounds(i_indptr, n_heads, n_chunks)
     for chunk in prange(n_chunks):
-        _head_block_rows(
-            u_indptr, u_indices, u_data, binary, row_constant, n_heads, block_rows[chunk],
-            block_rows[chunk + 1], block,
-        )  # fmt: skip
+        if n_heads > 0:
+            _head_block_rows(
+                u_indptr, u_indices, u_data, binary, row_constant, n_heads, block_rows[chunk],
+                block_rows[chunk + 1], block,
+            )  # fmt: skip
         acc = np.zeros(n_items, dtype=np.float32)
         touched = np.empty(n_items + 1, dtype=np.int32)  # + 1: the branch-free writes
         best_s = np.empty(n_items, dtype=np.float64)
@@ -676,11 +677,8 @@ def _head_block_rows(  # type: ignore[no-untyped-def]
             if a >= end_head:
                 break
             row = block[a]
-            if binary:
-                for qb in range(lo, end):
-                    row[u_indices[qb]] += np.float32(1.0)
-            elif row_constant:
-                w = u_data[qa] * u_data[lo]
+            if binary or row_constant:
+                w = np.float32(1.0) if binary else u_data[qa] * u_data[lo]
                 for qb in range(lo, end):
                     row[u_indices[qb]] += w
             else:
