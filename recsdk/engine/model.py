@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -848,19 +849,36 @@ class ItemSimilarity:
         return config
 
     def warmup(self) -> ItemSimilarity:
-        """Compile (or load from numba's cache) every kernel, off the request path: those of
-        fitting, scoring and :meth:`partial_fit`."""
-        tiny = ItemSimilarity(
-            measure=self.measure, n_neighbors=2, binary=self.binary, weighting=self.weighting
-        )
+        """Compile (or load from numba's cache) every kernel the model runs, off the request
+        path: those of fitting, scoring and :meth:`partial_fit`.
+
+        A tiny model of the same configuration runs them all. When this model was loaded,
+        a tiny model loaded the same way runs them too: numba compiles other code for
+        memory-mapped (read-only) arrays, and a loaded model's first :meth:`partial_fit`
+        rebuilds what a fit keeps.
+        """
+        tiny = attrs.evolve(self, n_neighbors=2)
         users = np.array([0, 0, 1, 1, 2], dtype=np.int32)
         items = np.array([0, 1, 1, 2, 0], dtype=np.int32)
         tiny.fit(UserItemMatrix.from_coo(users, items, n_users=3, n_items=3))
-        tiny.similar_items(0, 2)
-        tiny.recommend_all(k=2)
-        # A new user and a new item: partial_fit's incremental kernels (refresh() runs them).
-        tiny.partial_fit(UserItemMatrix.from_coo([1, 3], [0, 3], n_users=4, n_items=4))
+        state = self._state
+        if state is not None and state.item_users is None:
+            mapped = not state.neighbors.flags.writeable
+            with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder:
+                path = os.path.join(folder, "tiny.npz")
+                tiny.save(path)
+                _exercise(ItemSimilarity.load(path, mmap=mapped))
+        _exercise(tiny)
         return self
+
+
+def _exercise(model: ItemSimilarity) -> None:
+    """Run each kernel of a fitted tiny model once (see :meth:`ItemSimilarity.warmup`)."""
+    model.similar_items(0, 2)
+    model.recommend_all(k=2)
+    model.recommend_all([1], k=2)
+    # A new user and a new item: partial_fit's incremental kernels (refresh() runs them).
+    model.partial_fit(UserItemMatrix.from_coo([1, 3], [0, 3], n_users=4, n_items=4))
 
 
 @attrs.frozen

@@ -200,10 +200,6 @@ def test_only_incremental_models_keep_cooccurrences(
     assert switched._state.cooc.shape == switched._state.neighbors.shape
 
 
-def test_warmup(shop_model: ItemSimilarity) -> None:
-    assert shop_model.warmup() is shop_model
-
-
 def _split_fit(
     m: UserItemMatrix, cut: float, **kwargs: object
 ) -> tuple[ItemSimilarity, ItemSimilarity]:
