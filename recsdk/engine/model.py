@@ -730,21 +730,22 @@ class ItemSimilarity:
         items, weights = self.user_history(user)
         return self.score(items, weights, k=k, exclude_history=exclude_seen)
 
-    def affinity(self) -> UserItemMatrix:
-        """The training users' affinities (decayed, capped, positive) as a matrix."""
+    def affinity(self, users: npt.ArrayLike | None = None) -> UserItemMatrix:
+        """The training users' affinities (decayed, capped, positive) as a matrix: one row
+        per user, or per user of ``users`` in that order (empty for unknown users)."""
         state = self._fitted()
         source = state.decayed if state.decayed is not None else state.plain.data
-        out = state.plain.with_data(self._affinity_values(np.asarray(source)))
+        rows = state.plain.with_data(np.asarray(source))
+        if users is not None:
+            rows = rows.select_rows(np.asarray(users, dtype=np.int64))
+        out = rows.with_data(self._affinity_values(rows.data))
         return out.prune(out.data > 0)
 
     def recommend_all(
         self, users: npt.ArrayLike | None = None, k: int = 10, *, exclude_seen: bool = True
     ) -> tuple[IntArray, FloatArray]:
         """:meth:`recommend` for many training users (default: all), in parallel."""
-        hist = self.affinity()
-        if users is not None:
-            hist = hist.select_rows(np.asarray(users, dtype=np.int64))
-        return self.score_many(hist, k=k, exclude_history=exclude_seen)
+        return self.score_many(self.affinity(users), k=k, exclude_history=exclude_seen)
 
     # ------------------------------------------------------------------ helpers
 

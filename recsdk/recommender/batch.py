@@ -118,8 +118,7 @@ def recommend_batch(
     if model is None:
         raise NotFitted("recommend_many needs a model fitted on some events")
     names, rows = directory.users(store, user_ids)
-    affinity = model.affinity()
-    histories = affinity.select_rows(rows)
+    histories = model.affinity(rows)
     bought = state.purchases.select_rows(rows) if state.purchases is not None else None
     exclude = bought if exclude_purchased else None
     fetch = k + 10

@@ -155,6 +155,29 @@ def test_recommend_never_seen(shop_model: ItemSimilarity) -> None:
     assert plain.tolist() == state.popular_order()[:5].tolist()
 
 
+def test_affinity_and_recommend_all_of_some_users() -> None:
+    shop = synthetic_shop(300, 90, 3000, seed=8)
+    model = ItemSimilarity(weighting=Weighting(half_life_days=2.0, cap=1.5)).fit(shop)
+    users = [5, 299, 5, 10_000, 0, -1]  # repeated, unknown and negative users included
+    every = model.affinity()
+    some = model.affinity(users)
+    assert some.n_users == len(users)
+    for row, user in enumerate(users):
+        got = slice(some.indptr[row], some.indptr[row + 1])
+        if 0 <= user < every.n_users:
+            want = slice(every.indptr[user], every.indptr[user + 1])
+            assert some.indices[got].tolist() == every.indices[want].tolist()
+            assert some.data[got].tolist() == every.data[want].tolist()
+        else:
+            assert got.stop == got.start
+    assert np.all(some.data > 0)
+    assert np.all(some.data <= 1.5)
+    items, scores = model.recommend_all(users[:3], k=7)
+    all_items, all_scores = model.recommend_all(k=7)
+    assert items.tolist() == all_items[[5, 299, 5]].tolist()
+    assert scores.tolist() == all_scores[[5, 299, 5]].tolist()
+
+
 @pytest.mark.parametrize("mmap", [False, True])
 def test_save_load(shop_model: ItemSimilarity, tmp_path: Path, mmap: bool) -> None:
     path = tmp_path / "model.npz"
