@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -858,9 +857,9 @@ class ItemSimilarity:
         path: those of fitting, scoring and :meth:`partial_fit`.
 
         A tiny model of the same configuration runs them all. When this model was loaded,
-        a tiny model loaded the same way runs them too: numba compiles other code for
-        memory-mapped (read-only) arrays, and a loaded model's first :meth:`partial_fit`
-        rebuilds what a fit keeps.
+        a tiny model made the way :meth:`load` makes one runs them too: a loaded model's
+        first :meth:`partial_fit` rebuilds what a fit keeps, and numba compiles other code
+        for read-only arrays, which memory-mapped ones are.
         """
         tiny = attrs.evolve(self, n_neighbors=2)
         users = np.array([0, 0, 1, 1, 2], dtype=np.int32)
@@ -868,11 +867,13 @@ class ItemSimilarity:
         tiny.fit(UserItemMatrix.from_coo(users, items, n_users=3, n_items=3))
         state = self._state
         if state is not None and state.item_users is None:
-            mapped = not state.neighbors.flags.writeable
-            with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as folder:
-                path = os.path.join(folder, "tiny.npz")
-                tiny.save(path)
-                _exercise(ItemSimilarity.load(path, mmap=mapped))
+            arrays = {name: np.array(a) for name, a in tiny._fitted().to_arrays().items()}
+            if not state.neighbors.flags.writeable:
+                for copy in arrays.values():
+                    copy.flags.writeable = False
+            loaded = attrs.evolve(tiny)
+            loaded._state = _State.from_arrays(arrays)
+            _exercise(loaded)
         _exercise(tiny)
         return self
 
