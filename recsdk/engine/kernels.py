@@ -1672,7 +1672,7 @@ def _update_items(  # type: ignore[no-untyped-def]
     old_neighbors, old_scores, old_cooc, old_cut_score, old_cut_item, d_old, d_new,
     t_indptr, t_rows, t_old, t_new, c_indptr, c_items, c_old, c_new, e_indptr, e_items,
     e_change, xt_indptr, xt_indices, xt_data, work, n_users,
-    served, measure, alpha, shrink, min_support, binary, share, n_chunks,
+    served, measure, alpha, shrink, min_support, binary, share, give_up, sample, n_chunks,
 ):  # fmt: skip
     """Neighbour lists of every item after some users' rows changed, where provable.
 
@@ -1690,11 +1690,17 @@ def _update_items(  # type: ignore[no-untyped-def]
     plus the change. A bounded pair that could reach the served list is computed exactly
     from ``xt_*`` while item ``i``'s budget (``share`` times its ``work``) lasts.
 
-    Returns ``(neighbors, scores, cooc, cut_score, cut_item, codes)``; ``codes[i]`` is -1
-    for a list that cannot have changed (copied), 0 for an exact update and otherwise why
-    the item must be recomputed (1: too few known candidates, 2: the old cut-off, 3: a
+    An update can cost more than a refit (a batch that reorders most lists, stored without
+    a margin). Each chunk therefore weighs its first ``sample`` items (dealt in an order
+    unrelated to their labels): if their look-ups and the work of the recomputations they
+    need exceed ``give_up`` times their ``work``, it stops, as do the chunks that see it
+    stop, and the update gives up.
+
+    Returns ``(neighbors, scores, cooc, cut_score, cut_item, codes, gave_up)``; ``codes[i]``
+    is -1 for a list that cannot have changed (copied), 0 for an exact update and otherwise
+    why the item must be recomputed (1: too few known candidates, 2: the old cut-off, 3: a
     changed pair may beat the served list). Every cut is an upper bound of the candidates
-    left out.
+    left out. After ``gave_up`` the lists are incomplete.
     """
     n_items = d_new.shape[0]
     capacity = old_neighbors.shape[1]
@@ -1715,6 +1721,7 @@ def _update_items(  # type: ignore[no-untyped-def]
         facts[j, 3] = col_new[j]
     # Whose self-product changed: a byte an item, so the checks of unchanged lists stay in cache.
     grown = d_new[: old_neighbors.shape[0]] != d_old[: old_neighbors.shape[0]]
+    stopped = np.zeros(n_chunks, dtype=np.uint8)
     for chunk in prange(n_chunks):
         # Per other item: the change of its co-occurrence (an integer: the input is), and
         # the stamp (i + 1) of the item that touched it (negated once found among the
@@ -1732,7 +1739,17 @@ def _update_items(  # type: ignore[no-untyped-def]
         # Blocks of neighbouring items (their rows and outputs stay with one thread), dealt
         # out in turn: few chunks (each zeroes its scratch arrays) that still share the
         # work evenly.
-        for i in _dealt_blocks(chunk, n_chunks, n_items):
+        mine = _dealt_blocks(chunk, n_chunks, n_items)
+        seen_work = 0.0
+        lost_work = 0.0
+        for n_seen in range(mine.shape[0]):
+            if n_seen == sample and lost_work > give_up * seen_work:
+                stopped[chunk] = 1
+                break
+            if n_seen % 64 == 0 and _any_stopped(stopped):
+                break
+            i = mine[n_seen]
+            seen_work += work[i]
             changed = t_indptr[i + 1] > t_indptr[i] or e_indptr[i + 1] > e_indptr[i]
             if not changed and not _neighbor_grew(i, old_neighbors, grown):
                 _copy_row(
@@ -1758,35 +1775,56 @@ def _update_items(  # type: ignore[no-untyped-def]
                 f_old[i], f_new[i], measure, shrink, min_support, binary, pair, touched,
                 n_touched, top_s, top_i, top_a, contender_j, contender_top,
             )  # fmt: skip
-            size, cut_s, cut_i = _settle_contenders(
+            budget = share * work[i]
+            size, cut_s, cut_i, left = _settle_contenders(
                 i, served, size, cut_s, cut_i, n_contenders, contender_j, contender_top, facts,
                 f_new[i], measure, shrink, min_support, binary, pair, top_s, top_i, top_a,
-                xt_indptr, xt_indices, xt_data, share * work[i], users, users_of,
+                xt_indptr, xt_indices, xt_data, budget, users, users_of,
             )  # fmt: skip
             codes[i] = _finish_row(
                 i, served, size, cut_s, cut_i, old_cut_item, top_s, top_i, top_a, neighbors,
                 scores, cooc, cut_score, cut_item,
             )  # fmt: skip
+            lost_work += budget - left + (work[i] if codes[i] > 0 else 0.0)
             for q in range(n_touched):
                 pair[touched[q], 0] = 0
             if users_of[0] == i:
                 _set_users(users, xt_indptr, xt_indices, i, False)
                 users_of[0] = -1
-    return neighbors, scores, cooc, cut_score, cut_item, codes
+    return neighbors, scores, cooc, cut_score, cut_item, codes, _any_stopped(stopped)
+
+
+@_jit(inline=True)
+def _any_stopped(stopped):  # type: ignore[no-untyped-def]
+    """Whether a chunk of :func:`_update_items` gave up."""
+    return stopped.max() > 0
 
 
 @_jit()
 def _dealt_blocks(chunk, n_chunks, n_items):  # type: ignore[no-untyped-def]
-    """The items of chunk ``chunk``: blocks of 64 items, every ``n_chunks``-th one."""
+    """The items of chunk ``chunk``: blocks of 64 neighbouring items, every ``n_chunks``-th
+    one in an order scattered by a hash of the block, so that a chunk's first blocks sample
+    the whole catalog, whatever its labels follow."""
     n_blocks = (n_items + 63) // 64
+    order = np.argsort(_mix32(np.arange(n_blocks, dtype=np.int64)), kind="mergesort")
     n_mine = (n_blocks - chunk + n_chunks - 1) // n_chunks if chunk < n_blocks else 0
     out = np.empty(n_mine * 64, dtype=np.int64)
     n = 0
-    for b in range(chunk, n_blocks, n_chunks):
+    for k in range(chunk, n_blocks, n_chunks):
+        b = order[k]
         for i in range(b * 64, min(n_items, b * 64 + 64)):
             out[n] = i
             n += 1
     return out[:n]
+
+
+@_jit()
+def _mix32(x):  # type: ignore[no-untyped-def]
+    """A 32-bit integer hash of each of ``x`` (non-negative, below 2**32)."""
+    mask = 0xFFFFFFFF
+    x = (x ^ (x >> 16)) * 0x45D9F3B & mask
+    x = (x ^ (x >> 16)) * 0x45D9F3B & mask
+    return x ^ (x >> 16)
 
 
 @_jit()
@@ -1969,7 +2007,8 @@ def _settle_contenders(  # type: ignore[no-untyped-def]
     xt_data, budget, users, users_of,
 ):  # fmt: skip
     """Place the pairs that may reach the served list: exactly, from the users, while
-    ``budget`` look-ups last, else into the cut. Return ``(size, cut_s, cut_i)``."""
+    ``budget`` look-ups last, else into the cut. Return ``(size, cut_s, cut_i, budget)``
+    with the budget left."""
     limit = top_s.shape[0]
     d_i = facts[i, 1]
     for b in range(n_contenders):
@@ -1997,7 +2036,7 @@ def _settle_contenders(  # type: ignore[no-untyped-def]
             size = _insert_sorted(top_s, top_i, top_a, size, limit, s, j, a32)
         else:
             cut_s, cut_i = _best(cut_s, cut_i, bound, j)
-    return size, cut_s, cut_i
+    return size, cut_s, cut_i, budget
 
 
 @_jit(inline=True)

@@ -57,6 +57,12 @@ _RESOLVE_SHARE = 4.0
 # unchanged items (kernels._split_changes); beyond this many per stored entry (users who had
 # and added many items: a large share of a refit's work) it refits instead, in bounded memory.
 _MAX_SPREAD_PER_ENTRY = 4
+# partial_fit gives up and refits when, in a sample of this many items per thread's chunk,
+# the look-ups and the recomputations the lists need come to more than this share of the
+# accumulations a refit of those items takes. An update that needs that much (a large batch
+# on a model without a margin) costs more than a refit: measured in benchmarks/RESULTS.md.
+_GIVE_UP_SAMPLE = 2048
+_GIVE_UP_SHARE = 1.5
 
 IntArray = npt.NDArray[np.int32]
 FloatArray = npt.NDArray[np.float32]
@@ -425,8 +431,13 @@ class ItemSimilarity:
             d_old, d_new, *own_changes, rows.indptr, rows.indices, old_rows.data, rows.data,
             *spread_changes, item_users.matrix.indptr, item_users.matrix.indices,
             item_users.matrix.data, item_users.work, plain.n_users, self.n_neighbors, measure,
-            alpha, shrink, support, self._binary_input(), _RESOLVE_SHARE, n_chunks,
+            alpha, shrink, support, self._binary_input(), _RESOLVE_SHARE, _GIVE_UP_SHARE,
+            _GIVE_UP_SAMPLE, n_chunks,
         )  # fmt: skip
+        if found[6]:
+            refit = self._compute(plain, None, state.reference_time, state.trend)
+            refit.stats = {"gave_up": 1}
+            return refit
         new_state = _State(
             plain=plain,
             decayed=None,

@@ -230,6 +230,59 @@ def test_partial_fit_after_load(tmp_path: Path) -> None:
         _assert_same_served(inc, ItemSimilarity(measure="cosine", n_neighbors=4, margin=3).fit(m))
 
 
+def _split_by_share(
+    rng: np.random.Generator, m: UserItemMatrix, first_share: float
+) -> tuple[UserItemMatrix, UserItemMatrix]:
+    users, items, values = _coo(m)
+    first = rng.random(len(users)) < first_share
+    shape = {"n_users": m.n_users, "n_items": m.n_items}
+    return (
+        UserItemMatrix.from_coo(users[first], items[first], values[first], **shape),
+        UserItemMatrix.from_coo(users[~first], items[~first], values[~first], **shape),
+    )
+
+
+@pytest.mark.parametrize("margin", [0, 2])
+def test_an_update_dearer_than_a_refit_gives_up(
+    margin: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch as large as what the model was fitted on, without a margin to absorb it,
+    reorders most lists: the update sees so in its first items and refits instead."""
+    monkeypatch.setattr(model_module, "_GIVE_UP_SAMPLE", 8)
+    rng = np.random.default_rng(31)
+    m = random_matrix(rng, 400, 600, 0.03)
+    first, second = _split_by_share(rng, m, 0.8)
+    kwargs = {"measure": "cosine", "n_neighbors": 5, "margin": margin}
+    inc = ItemSimilarity(**kwargs).fit(first).partial_fit(second)  # type: ignore[arg-type]
+    assert inc._state is not None
+    assert inc._state.stats == {"gave_up": 1}
+    full = ItemSimilarity(**kwargs).fit(m)  # type: ignore[arg-type]
+    _assert_same_served(inc, full)
+    # The refit leaves a model that later updates take incrementally.
+    more = random_matrix(rng, 400, 600, 0.001)
+    inc.partial_fit(more)
+    assert inc._state is not None
+    assert "updated" in inc._state.stats
+    union = UserItemMatrix.from_coo(
+        *(np.concatenate(pair) for pair in zip(_coo(m), _coo(more), strict=True)),
+        n_users=400, n_items=600,
+    )  # fmt: skip
+    _assert_same_served(inc, ItemSimilarity(**kwargs).fit(union))  # type: ignore[arg-type]
+
+
+def test_a_small_batch_does_not_give_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same model and sample with a small batch and a margin: the update stays."""
+    monkeypatch.setattr(model_module, "_GIVE_UP_SAMPLE", 8)
+    rng = np.random.default_rng(32)
+    m = random_matrix(rng, 400, 600, 0.03)
+    first, second = _split_by_share(rng, m, 0.995)
+    kwargs = {"measure": "cosine", "n_neighbors": 5, "margin": 10}
+    inc = ItemSimilarity(**kwargs).fit(first).partial_fit(second)  # type: ignore[arg-type]
+    assert inc._state is not None
+    assert inc._state.stats["updated"] > 0
+    _assert_same_served(inc, ItemSimilarity(**kwargs).fit(m))  # type: ignore[arg-type]
+
+
 def test_partial_fit_does_not_change_served_views() -> None:
     rng = np.random.default_rng(6)
     m = random_matrix(rng, 60, 20, 0.2)
@@ -315,6 +368,29 @@ def test_changed_rows_and_their_transpose(seed: int) -> None:
         kernels._column_counts(old.indptr, old.indices, 15, 2)[1] + change,
         kernels._column_counts(after.indptr, after.indices, 15, 3)[1],
     )
+
+
+@pytest.mark.parametrize("n_items", [0, 1, 63, 64, 65, 640, 1000, 64 * 97 + 5])
+@pytest.mark.parametrize("n_chunks", [1, 2, 3, 8])
+def test_dealt_blocks_take_every_item_once(n_items: int, n_chunks: int) -> None:
+    dealt = [kernels._dealt_blocks(c, n_chunks, n_items) for c in range(n_chunks)]
+    np.testing.assert_array_equal(np.sort(np.concatenate(dealt)), np.arange(n_items))
+    for items in dealt:  # whole blocks of 64 neighbouring items, each in order
+        inside = items[1:] % 64 != 0
+        np.testing.assert_array_equal(items[1:][inside], items[:-1][inside] + 1)
+        assert len(items) == 0 or items[0] % 64 == 0
+
+
+@pytest.mark.parametrize("n_chunks", [1, 2, 3, 4, 32])
+def test_dealt_blocks_sample_the_whole_catalog(n_chunks: int) -> None:
+    """A chunk's first tenth of blocks (at least 32) lies all over the catalog, not at its
+    start: what partial_fit's decision to give up samples."""
+    n_items = 200_000
+    n_blocks = (n_items + 63) // 64
+    for c in range(n_chunks):
+        blocks = kernels._dealt_blocks(c, n_chunks, n_items)[::64] // 64
+        first = blocks[: max(32, len(blocks) // 10)]
+        assert 0.3 * n_blocks < first.mean() < 0.7 * n_blocks, (c, first.mean())
 
 
 @pytest.mark.parametrize("with_extra", [True, False])
