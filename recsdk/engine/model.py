@@ -299,7 +299,9 @@ class ItemSimilarity:
         their order), user damping, a negative ``alpha`` and the global
         ``"bm25"``/``"tfidf"`` weightings fall back to a full recomputation; time decay keeps
         the first fit's reference time. The update pays off with a ``margin`` (see the
-        class's parameters): without one, most lists are recomputed.
+        class's parameters): without one, most lists are recomputed, and when the first
+        items updated show that the rest would cost more than a refit, the update stops and
+        refits (``stats == {"gave_up": 1}``).
 
         Parameters
         ----------
