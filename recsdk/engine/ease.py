@@ -18,6 +18,7 @@ import numpy.typing as npt
 from recsdk.engine import matrix
 from recsdk.engine.matrix import UserItemMatrix, Weighting
 from recsdk.engine.model import NotFitted, known_history
+from recsdk.errors import checked_int, checked_number
 
 __all__ = ["EASE"]
 
@@ -52,6 +53,15 @@ class EASE:
     max_items: int = 20_000
     trend_weight: float = 0.3
     trend_half_life_days: float | None = 14.0
+
+    def __attrs_post_init__(self) -> None:
+        self.l2 = checked_number("l2", self.l2, above=0)
+        self.max_items = checked_int("max_items", self.max_items, minimum=1)
+        self.trend_weight = checked_number("trend_weight", self.trend_weight, minimum=0)
+        if self.trend_half_life_days is not None:
+            self.trend_half_life_days = checked_number(
+                "trend_half_life_days", self.trend_half_life_days, above=0
+            )
 
     _weights: npt.NDArray[np.float32] | None = attrs.field(default=None, init=False)
     _affinity: UserItemMatrix | None = attrs.field(default=None, init=False)
@@ -123,6 +133,7 @@ class EASE:
         and each item's trend term is added.
         """
         b = self._fitted()
+        k = checked_int("k", k, minimum=0)
         hist, w = known_history(history, weights, b.shape[0])
         scores = (w.astype(np.float32) @ b[hist]) if len(hist) else np.zeros(b.shape[0])
         if trend and self._prior is not None and self.trend_weight > 0:

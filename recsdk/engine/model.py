@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from recsdk.engine import kernels, matrix
 from recsdk.engine.matrix import InteractionsLike, UserItemMatrix, Weighting
-from recsdk.errors import NotFitted
+from recsdk.errors import NotFitted, ValidationError, checked_int, checked_number
 
 __all__ = ["MEASURES", "ItemSimilarity", "NotFitted", "Scored"]
 
@@ -79,7 +79,7 @@ def _n_chunks(n_tasks: int) -> int:
 class ItemSimilarity:
     """Item-item nearest neighbours over a user x item matrix.
 
-    The defaults (BM25-weighted cosine, 50 neighbours, a 30-day half-life on the affinities)
+    The defaults (BM25-weighted cosine, 50 neighbours, a 3-day half-life on the affinities)
     are the best item-kNN configuration on the two public reference sets (MovieLens-100k,
     Online Retail); see ``docs/engine.md``. BM25 weights depend on every user's activity,
     so :meth:`partial_fit` recomputes everything with it; choose ``"cosine"`` for cheap
@@ -148,12 +148,20 @@ class ItemSimilarity:
             raise ValueError(f"measure must be one of {MEASURES}, not {value!r}")
 
     def __attrs_post_init__(self) -> None:
-        if self.n_neighbors < 1 or self.margin < 0:
-            raise ValueError("n_neighbors must be >= 1 and margin >= 0")
-        if self.trend_weight < 0:
-            raise ValueError("trend_weight must be >= 0")
-        if self.trend_half_life_days is not None and self.trend_half_life_days <= 0:
-            raise ValueError("trend_half_life_days must be positive")
+        self.n_neighbors = checked_int("n_neighbors", self.n_neighbors, minimum=1)
+        self.margin = checked_int("margin", self.margin, minimum=0)
+        self.alpha = checked_number("alpha", self.alpha)
+        self.shrinkage = checked_number("shrinkage", self.shrinkage, minimum=0)
+        self.min_support = checked_number("min_support", self.min_support, minimum=0)
+        self.bm25_k1 = checked_number("bm25_k1", self.bm25_k1, minimum=0)
+        self.bm25_b = checked_number("bm25_b", self.bm25_b, minimum=0, maximum=1)
+        self.trend_weight = checked_number("trend_weight", self.trend_weight, minimum=0)
+        if self.trend_half_life_days is not None:
+            self.trend_half_life_days = checked_number(
+                "trend_half_life_days", self.trend_half_life_days, above=0
+            )
+        if not isinstance(self.weighting, Weighting):
+            raise ValidationError("weighting", f"must be a Weighting, not {self.weighting!r}")
 
     # ------------------------------------------------------------------ fitting
 
@@ -297,8 +305,10 @@ class ItemSimilarity:
         co-occurrences, and only the rest are recomputed. Updates that can lower an item's
         self-product (refunds), non-integral similarity inputs (whose float sums depend on
         their order), user damping, a negative ``alpha`` and the global
-        ``"bm25"``/``"tfidf"`` weightings fall back to a full recomputation; time decay keeps
-        the first fit's reference time. The update pays off with a ``margin`` (see the
+        ``"bm25"``/``"tfidf"`` weightings fall back to a full recomputation. Ages are
+        measured from the newest event seen so far, as in a fit on all of them (unless the
+        weighting fixes a reference time): newer events age the stored affinities and
+        trend, which stay within float range however much time passes. The update pays off with a ``margin`` (see the
         class's parameters): without one, most lists are recomputed, and when the first
         items updated show that the rest would cost more than a refit, the update stops and
         refits (``stats == {"gave_up": 1}``).
@@ -315,12 +325,17 @@ class ItemSimilarity:
             ``self``.
         """
         state = self._fitted()
-        delta, delta_decayed, delta_trend = self._delta(new_data, state)
+        reference = self._moved_reference(state, new_data)
+        delta, delta_decayed, delta_trend = self._delta(new_data, state, reference)
         n_users = max(state.plain.n_users, delta.n_users)
         n_items = max(state.plain.n_items, delta.n_items)
         old = _grown(state.plain, n_users, n_items)
         delta = _grown(delta, n_users, n_items)
-        decayed_old = state.decayed
+        decayed_old = (
+            None
+            if state.decayed is None
+            else _aged(state.decayed, self.weighting.half_life_days, state, reference)
+        )
         decayed_new = delta_decayed
         with_decay = decayed_old is not None and decayed_new is not None
         merged = kernels._merge_csr(
@@ -330,24 +345,34 @@ class ItemSimilarity:
         )  # fmt: skip
         plain = UserItemMatrix(merged[0], merged[1], merged[2], n_users, n_items)
         decayed = merged[3] if with_decay else None
-        trend = _grown_vector(state.trend, n_items) + _grown_vector(delta_trend, n_items)
+        old_trend = _aged(state.trend, self.trend_half_life_days, state, reference)
+        trend = _grown_vector(old_trend, n_items) + _grown_vector(delta_trend, n_items)
         updated = None
         if self._incremental():
             users = np.flatnonzero(np.diff(delta.indptr) > 0).astype(np.int32)
             changed = UserItemMatrix(merged[4], merged[5], merged[6], len(users), n_items)
             updated = self._update(state, plain, changed, merged[7], users)
         if updated is None:
-            updated = self._compute(plain, decayed, state.reference_time, trend)
+            updated = self._compute(plain, decayed, reference, trend)
+        updated.reference_time = reference
         updated.decayed = decayed
         updated.trend = trend
         self._state = updated
         return self
 
+    def _moved_reference(self, state: _State, data: Any) -> float | None:
+        """The reference time after adding ``data``: the newest event seen so far, as a fit
+        on all of them would take, unless the weighting fixes one."""
+        if state.reference_time is None or self.weighting.reference_time is not None:
+            return state.reference_time
+        newest = matrix.reference_time(data, self.weighting)
+        return state.reference_time if newest is None else max(state.reference_time, newest)
+
     def _delta(
-        self, data: Any, state: _State
+        self, data: Any, state: _State, reference: float | None
     ) -> tuple[UserItemMatrix, npt.NDArray[np.float32] | None, npt.NDArray[np.float64]]:
-        """New interactions summed like the fitted ones (same reference time)."""
-        plain, decayed, _, trend = self._summed(data, state.reference_time)
+        """New interactions summed like the fitted ones, aged from ``reference``."""
+        plain, decayed, _, trend = self._summed(data, reference)
         if (decayed is None) != (state.decayed is None):
             if isinstance(data, UserItemMatrix) or hasattr(data, "tocsr"):
                 raise ValueError("a decayed model takes interactions with timestamps")
@@ -669,12 +694,13 @@ class ItemSimilarity:
         ...") come from :attr:`Scored.sources` at no extra cost.
         """
         state = self._fitted()
+        k = checked_int("k", k, minimum=0)
         hist, w = history_arrays(history, weights)  # the kernel passes over unknown items
         excluded = self._excluded(hist if exclude_history else None, exclude)
         prior, trending = state.prior(self.trend_weight if trend else 0.0)
         items, scores, sources, top = kernels._score_one(
             state.neighbors[:, : self.n_neighbors], state.scores[:, : self.n_neighbors],
-            hist, w, excluded, state.popular_order(), prior, trending, int(k), bool(fill),
+            hist, w, excluded, state.popular_order(), prior, trending, k, bool(fill),
             *self._scratch_arrays(state.neighbors.shape[0]),
         )  # fmt: skip
         return Scored(items, scores, sources, float(top))
@@ -704,6 +730,7 @@ class ItemSimilarity:
             ``(n_rows, k)`` arrays; rows with fewer results are padded with ``-1`` / 0.
         """
         state = self._fitted()
+        k = checked_int("k", k, minimum=0)
         if histories.n_items > self.n_items:
             keep = histories.indices < self.n_items
             histories = histories.prune(keep)
@@ -714,7 +741,7 @@ class ItemSimilarity:
             kernels._score_many(
                 state.neighbors[:, : self.n_neighbors], state.scores[:, : self.n_neighbors],
                 histories.indptr, histories.indices, histories.data, x_indptr, x_items,
-                state.popular_order(), prior, trending, int(k), bool(fill),
+                state.popular_order(), prior, trending, k, bool(fill),
                 _n_chunks(histories.n_users),
             ),
         )  # fmt: skip
@@ -1090,6 +1117,22 @@ def _grown(m: UserItemMatrix, n_users: int, n_items: int) -> UserItemMatrix:
     extra = n_users - m.n_users
     indptr = np.concatenate((m.indptr, np.full(extra, m.indptr[-1], dtype=np.int64)))
     return UserItemMatrix(indptr, m.indices, m.data, n_users, n_items)
+
+
+def _aged(
+    values: npt.NDArray[Any],
+    half_life_days: float | None,
+    state: _State,
+    reference: float | None,
+) -> npt.NDArray[Any]:
+    """Decayed sums of ``state`` re-aged from ``reference``: every event's weight is
+    ``0.5 ** (age / half_life)``, so moving the reference scales them all alike."""
+    if half_life_days is None or reference is None or state.reference_time is None:
+        return values
+    if reference == state.reference_time:
+        return values
+    factor = matrix.decay_factors(state.reference_time, half_life_days, reference)
+    return (values * factor).astype(values.dtype)
 
 
 def _grown_vector(v: npt.NDArray[Any], n: int, fill: float = 0) -> npt.NDArray[Any]:

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from engine_reference import dense, random_matrix
 
+from recsdk.datasets import synthetic_shop
 from recsdk.engine import NotFitted
 from recsdk.engine.ease import EASE
+from recsdk.errors import ValidationError
 
 
 def test_weights_match_the_closed_form() -> None:
@@ -50,3 +52,15 @@ def test_recommend_and_similar(tmp_path: Path) -> None:
         EASE().similar_items(0)
     with pytest.raises(ValueError, match="max_items"):
         EASE(max_items=5).fit(m)
+
+
+@pytest.mark.parametrize(("field", "value"), [("l2", 0.0), ("l2", -1), ("max_items", 0)])
+def test_bad_parameters_name_themselves(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=f"^{field}: "):
+        EASE(**{field: value})  # type: ignore[arg-type]
+
+
+def test_bad_k_names_itself() -> None:
+    model = EASE(l2=10.0).fit(synthetic_shop(50, 20, 400))
+    with pytest.raises(ValidationError, match="^k: "):
+        model.similar_items(0, k=-1)

@@ -326,17 +326,54 @@ def test_time_decay_shapes_affinity_only() -> None:
     _, w_plain = plain.user_history(0)
     _, w_decayed = decayed.user_history(0)
     assert np.all(w_decayed <= w_plain + 1e-6)
-    # partial_fit keeps the first fit's reference time: same affinities as one fit with it.
+    # partial_fit moves the reference time to the newest event: the affinities of one fit.
     inc = ItemSimilarity(measure="cosine", n_neighbors=5, weighting=Weighting(half_life_days=30))
     inc.fit(_Events(shop.users[:1000], shop.items[:1000], shop.types[:1000],
                     shop.timestamps[:1000], 100, 30))  # fmt: skip
     inc.partial_fit(_Events(shop.users[1000:], shop.items[1000:], shop.types[1000:],
                             shop.timestamps[1000:], 100, 30))  # fmt: skip
-    ref = ItemSimilarity(
-        measure="cosine",
-        n_neighbors=5,
-        weighting=Weighting(half_life_days=30, reference_time=float(shop.timestamps[999])),
-    ).fit(shop)
+    ref = decayed
+    _same_affinities_and_trend(inc, ref)
+
+
+def test_partial_fit_keeps_a_fixed_reference_time() -> None:
+    shop = synthetic_shop(100, 30, 1500, n_categories=5, seed=2)
+    fixed = Weighting(half_life_days=30, reference_time=float(shop.timestamps[999]))
+    inc = ItemSimilarity(measure="cosine", n_neighbors=5, weighting=fixed)
+    inc.fit(_Events(shop.users[:1000], shop.items[:1000], shop.types[:1000],
+                    shop.timestamps[:1000], 100, 30))  # fmt: skip
+    inc.partial_fit(_Events(shop.users[1000:], shop.items[1000:], shop.types[1000:],
+                            shop.timestamps[1000:], 100, 30))  # fmt: skip
+    ref = ItemSimilarity(measure="cosine", n_neighbors=5, weighting=fixed).fit(shop)
+    _same_affinities_and_trend(inc, ref)
+
+
+def test_partial_fit_long_after_the_fit_stays_finite() -> None:
+    # A year of 3-day half-lives is 2**122: measured from the first fit's reference time,
+    # the new events' weights would overflow float32 (and the trend's float64 soon after).
+    shop = synthetic_shop(100, 30, 1500, n_categories=5, seed=2)
+    later = shop.timestamps.copy()
+    later[1000:] += 2 * 365 * 86400.0
+    first = _Events(shop.users[:1000], shop.items[:1000], shop.types[:1000], later[:1000], 100, 30)
+    new = _Events(shop.users[1000:], shop.items[1000:], shop.types[1000:], later[1000:], 100, 30)
+    model = ItemSimilarity(measure="cosine", n_neighbors=5, trend_half_life_days=3.0)
+    model.fit(first).partial_fit(new)
+    ref = ItemSimilarity(measure="cosine", n_neighbors=5, trend_half_life_days=3.0).fit(
+        _Events(shop.users, shop.items, shop.types, later, 100, 30)
+    )
+    assert model._state is not None
+    assert model._state.decayed is not None
+    assert np.all(np.isfinite(model._state.decayed))
+    assert np.all(np.isfinite(model._state.trend))
+    _same_affinities_and_trend(model, ref)
+    users = np.arange(100)
+    got = model.score_many(model.affinity(users), k=5)
+    want = ref.score_many(ref.affinity(users), k=5)
+    assert np.all(np.isfinite(got[1]))
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5)
+
+
+def _same_affinities_and_trend(inc: ItemSimilarity, ref: ItemSimilarity) -> None:
     for user in range(0, 100, 9):
         a = inc.user_history(user)
         b = ref.user_history(user)
@@ -382,3 +419,41 @@ def test_scoring_from_many_threads_matches_one_thread(shop_model: ItemSimilarity
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(top, histories * 3))
     assert together == alone * 3  # per-thread scratch arrays, always left clean
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("n_neighbors", 2.5),
+        ("n_neighbors", "5"),
+        ("n_neighbors", 0),
+        ("margin", -1),
+        ("margin", True),
+        ("shrinkage", -1.0),
+        ("min_support", float("nan")),
+        ("bm25_b", 2.0),
+        ("trend_weight", -0.5),
+        ("trend_half_life_days", 0.0),
+        ("weighting", 3),
+    ],
+)
+def test_bad_parameters_name_themselves(field: str, value: object) -> None:
+    from recsdk.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=f"^{field}: "):
+        ItemSimilarity(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("k", [-1, 2.5, "3", None])
+def test_bad_k_names_itself(k: object) -> None:
+    from recsdk.errors import ValidationError
+
+    model = ItemSimilarity(measure="cosine", n_neighbors=3).fit(synthetic_shop(50, 20, 400))
+    for call in (
+        lambda: model.similar_items(0, k=k),  # type: ignore[arg-type]
+        lambda: model.score([0, 1], k=k),  # type: ignore[arg-type]
+        lambda: model.recommend_all([0, 1], k=k),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValidationError, match="^k: "):
+            call()
+    assert len(model.similar_items(0, k=0)[0]) == 0
