@@ -308,10 +308,10 @@ class ItemSimilarity:
         ``"bm25"``/``"tfidf"`` weightings fall back to a full recomputation. Ages are
         measured from the newest event seen so far, as in a fit on all of them (unless the
         weighting fixes a reference time): newer events age the stored affinities and
-        trend, which stay within float range however much time passes. The update pays off with a ``margin`` (see the
-        class's parameters): without one, most lists are recomputed, and when the first
-        items updated show that the rest would cost more than a refit, the update stops and
-        refits (``stats == {"gave_up": 1}``).
+        trend, which stay within float range however much time passes. The update pays
+        off with a ``margin`` (see the class's parameters): without one, most lists are
+        recomputed, and when the first items updated show that the rest would cost more
+        than a refit, the update stops and refits (``stats == {"gave_up": 1}``).
 
         Parameters
         ----------

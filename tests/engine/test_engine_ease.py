@@ -62,5 +62,5 @@ def test_bad_parameters_name_themselves(field: str, value: object) -> None:
 
 def test_bad_k_names_itself() -> None:
     model = EASE(l2=10.0).fit(synthetic_shop(50, 20, 400))
-    with pytest.raises(ValidationError, match="^k: "):
+    with pytest.raises(ValidationError, match=r"^k: "):
         model.similar_items(0, k=-1)

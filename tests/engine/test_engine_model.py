@@ -449,11 +449,10 @@ def test_bad_k_names_itself(k: object) -> None:
     from recsdk.errors import ValidationError
 
     model = ItemSimilarity(measure="cosine", n_neighbors=3).fit(synthetic_shop(50, 20, 400))
-    for call in (
-        lambda: model.similar_items(0, k=k),  # type: ignore[arg-type]
-        lambda: model.score([0, 1], k=k),  # type: ignore[arg-type]
-        lambda: model.recommend_all([0, 1], k=k),  # type: ignore[arg-type]
-    ):
-        with pytest.raises(ValidationError, match="^k: "):
-            call()
+    with pytest.raises(ValidationError, match=r"^k: "):
+        model.similar_items(0, k=k)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"^k: "):
+        model.score([0, 1], k=k)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match=r"^k: "):
+        model.recommend_all([0, 1], k=k)  # type: ignore[arg-type]
     assert len(model.similar_items(0, k=0)[0]) == 0
