@@ -135,14 +135,16 @@ def test_invalid_and_rejected_events_are_reported_not_raised(endpoint: str) -> N
     tracker = Tracker(endpoint, KEY, on_error=lambda reason, events: reports.append(reason))
     tracker.track("view", user_id="u1")  # no item: invalid, never sent
     tracker.track("nonsense", user_id="u1")
+    tracker.track("view", user_id="u1", itemid="sku-1")  # a misspelt field
     tracker.track("view", user_id="u1", item_id="ok")
     tracker.flush(timeout=10)
     assert reports == [
         "invalid event: item_id: a 'view' event needs an item_id",
         reports[1],
+        "invalid event: itemid: is not a field of an event; did you mean 'item_id'?",
     ]
     assert reports[1].startswith("invalid event: type: unknown event type")
-    assert tracker.stats()["invalid"] == 2
+    assert tracker.stats()["invalid"] == 3
     assert tracker.stats()["sent"] == 1
     tracker.shutdown()
 
@@ -348,7 +350,7 @@ def test_quick_validation_accepts_and_rejects_what_event_does(
     kind: Any, fields: dict[str, Any]
 ) -> None:
     quick = outcome(lambda: wire_form(checked(kind, fields)))
-    full = outcome(lambda: Event(kind, **fields).to_dict())
+    full = outcome(lambda: Event.from_dict({**fields, "type": kind}).to_dict())
     assert quick == full
     if quick[0] == "ok":
         wire = wire_form(checked(kind, fields))

@@ -53,7 +53,7 @@ def checked(kind: str, fields: Mapping[str, Any]) -> QueuedEvent:
         Naming the field and the reason, if the event is invalid.
     """
     quick = _quick(kind, fields)
-    return quick if quick is not None else Event(kind, **fields)
+    return quick if quick is not None else Event.from_dict({**fields, "type": kind})
 
 
 def wire_form(item: QueuedEvent) -> dict[str, Any]:
