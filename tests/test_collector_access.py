@@ -50,6 +50,20 @@ def test_a_write_key_in_the_authorization_header(secured: Collector) -> None:
     assert send(secured).status == 401  # no key at all
 
 
+def test_a_write_key_client_is_no_bot_by_its_http_library(secured: Collector) -> None:
+    # A shop's backend posting with curl or requests: its user agent is not a shopper's.
+    for agent in ("curl/8.5.0", "python-requests/2.32.3"):
+        answer = send(secured, authorization="Bearer wk_secret", user_agent=agent)
+        assert json.loads(answer.body)["accepted"] == 1
+    # The shopper's user agent it forwards in the event's context still counts.
+    crawler = {"batch": [{**BATCH["batch"][0], "context": {"user_agent": "Googlebot/2.1"}}]}
+    forwarded = send(secured, crawler, authorization="Bearer wk_secret")
+    assert json.loads(forwarded.body)["bots"] == 1
+    # Without a write key, the request's own user agent is the shopper's.
+    page = {**BATCH, "key": "pk_page"}
+    assert json.loads(send(secured, page, origin=SHOP, user_agent="curl/8.5.0").body)["bots"] == 1
+
+
 def test_a_public_key_only_from_allowed_origins(secured: Collector) -> None:
     page = {**BATCH, "key": "pk_page"}
     assert send(secured, page, origin=SHOP).status == 200

@@ -392,7 +392,7 @@ class Collector:
             problem = _too_large(raw) if check_size else None
             if problem:
                 results[index] = problem
-            elif self.config.drop_bots and _is_bot(raw, request):
+            elif self.config.drop_bots and _is_bot(raw, request, trusted):
                 results[index] = {"status": "ignored", "reason": "bot"}
                 bots += 1
             else:
@@ -522,12 +522,15 @@ def _too_large(raw: Any) -> dict[str, Any] | None:
     }
 
 
-def _is_bot(raw: Any, request: Request) -> bool:
+def _is_bot(raw: Any, request: Request, trusted: bool) -> bool:
+    """Whether the event comes from a bot: by the shopper's user agent in its context, else
+    by the request's own, except for a server client with a write key (``trusted``), whose
+    requests carry its HTTP library's user agent, not a shopper's."""
     context = raw.get("context") if isinstance(raw, dict) else None
     context = context if isinstance(context, dict) else {}
     if context.get("webdriver") is True:
         return True
-    agent = context.get("user_agent") or request.headers.get("user-agent") or ""
+    agent = context.get("user_agent") or (None if trusted else request.headers.get("user-agent"))
     return isinstance(agent, str) and bool(KNOWN_BOTS.search(agent))
 
 
