@@ -14,14 +14,15 @@ fits the model on what was tracked so far (a real shop would fit on a schedule).
 from __future__ import annotations
 
 import html
+import json
 import os
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from recsdk import Recommender
 from recsdk.collector import CollectorConfig, asgi_app
-from recsdk.errors import NotFitted
+from recsdk.errors import NotFitted, ValidationError
 
 rec = Recommender(os.environ.get("RECSDK_DATABASE_URL", "sqlite:///recsdk-shop.db"))
 rec.upsert_items(
@@ -41,6 +42,15 @@ rec.upsert_items(
 )
 
 app = FastAPI()
+
+
+@app.exception_handler(ValidationError)
+def bad_input(request: Request, error: ValidationError) -> JSONResponse:
+    # An id that recsdk refuses (empty, too long, control characters) is the client's
+    # mistake: answer 422 naming the field, never 500.
+    return JSONResponse({"field": error.field, "error": error.reason}, status_code=422)
+
+
 # The pages' events arrive here; open to any page of this site (no key, same origin).
 collector = asgi_app(rec.store, prefix="", config=CollectorConfig(), recommender=rec)
 app.mount("/recsdk", collector)
@@ -50,7 +60,7 @@ PAGE = """<!doctype html>
 <script>
 !function(w,d,s){{w.recsdk=w.recsdk||function(){{(w.recsdk.q=w.recsdk.q||[]).push(arguments)}};s=d.createElement("script");s.async=1;s.src="/recsdk/recsdk.js";d.head.appendChild(s)}}(window,document);
 recsdk("init",{{endpoint:"/recsdk"}});
-recsdk("view",{{item_id:"{item_id}"}});
+recsdk("view",{{item_id:{item_id_js}}});
 </script></head>
 <body><h1>{title}</h1><h2>You may also like</h2><ul>{similar}</ul></body></html>
 """
@@ -70,7 +80,9 @@ def product_page(item_id: str) -> str:
         f'<li><a href="/products/{html.escape(r.item_id)}">{html.escape(r.title or "")}</a></li>'
         for r in (similar or [])
     )
-    return PAGE.format(title=html.escape(title), item_id=html.escape(item_id), similar=links)
+    # In the script, the id is a JSON string with "<" escaped, so "</script>" cannot end it.
+    item_id_js = json.dumps(item_id).replace("<", "\\u003c")
+    return PAGE.format(title=html.escape(title), item_id_js=item_id_js, similar=links)
 
 
 @app.post("/checkout")

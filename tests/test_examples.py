@@ -37,8 +37,20 @@ def test_the_fastapi_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             answers.append(await http.get("/recsdk/recsdk.js"))
             return answers
 
+    async def mistakes() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=shop.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://shop") as http:
+            empty_user = {"user_id": "", "item_id": "sku-1", "order_id": "o-9"}
+            return [
+                await http.post("/checkout", params=empty_user),
+                await http.get("/users/%01/recommendations"),
+                await http.get("/products/" + "x" * 300),
+                await http.get('/products/a"<b'),
+            ]
+
     try:
         before, event, fitted, page, recommended, script = asyncio.run(visit())
+        empty_user, control, too_long, quoted = asyncio.run(mistakes())
     finally:
         shop.rec.close()
     assert before.status_code == 200
@@ -48,3 +60,9 @@ def test_the_fastapi_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert 'href="/products/sku-2"' in page.text  # bought together with sku-1
     assert recommended.json()[0]["item_id"] == "sku-3"  # bought by u2, who shares u1's taste
     assert script.headers["content-type"] == "application/javascript; charset=utf-8"
+    # The client's mistakes are answered 422 with the field, never 500.
+    assert (empty_user.status_code, empty_user.json()["field"]) == (422, "user_id")
+    assert (control.status_code, control.json()["field"]) == (422, "user_id")
+    assert (too_long.status_code, too_long.json()["field"]) == (422, "item_id")
+    assert quoted.status_code == 200
+    assert 'item_id:"a\\"\\u003cb"' in quoted.text  # a JSON string: it cannot end the script
