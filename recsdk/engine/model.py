@@ -1132,7 +1132,11 @@ def _aged(
     if reference == state.reference_time:
         return values
     factor = matrix.decay_factors(state.reference_time, half_life_days, reference)
-    return (values * factor).astype(values.dtype)
+    aged = (values * factor).astype(values.dtype)
+    # As writable as the stored array: numba compiles a kernel per kind of array, and
+    # warmup() compiled those of the model's own (read-only when memory-mapped).
+    aged.flags.writeable = values.flags.writeable
+    return aged
 
 
 def _grown_vector(v: npt.NDArray[Any], n: int, fill: float = 0) -> npt.NDArray[Any]:

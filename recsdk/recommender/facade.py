@@ -51,13 +51,16 @@ _NO_IDS: tuple[str, ...] = ()
 _LINKS_LIMIT = 100_000
 
 
-def _ids(field: str, values: str | Iterable[str] | None) -> tuple[str, ...]:
-    """One id or many as a tuple (a lone string is one id, not its characters)."""
+def _ids(field: str, values: object) -> tuple[str, ...]:
+    """One id or many as a tuple (a lone string is one id, not its characters; integers
+    become strings, as in events)."""
     if values is None:
         return _NO_IDS
     if isinstance(values, str):
         return (values,)
-    return tuple(values)
+    if not isinstance(values, Iterable):
+        return (_checked(field, values),)
+    return tuple(v if isinstance(v, str) else _checked(field, v) for v in values)
 
 
 def _checked(field: str, value: object) -> str:
@@ -65,6 +68,16 @@ def _checked(field: str, value: object) -> str:
         return check_id(field, value)
     except InvalidEvent as error:
         raise ValidationError(error.field, error.reason) from None
+
+
+def _shopper_key(user_id: object, anonymous_id: object) -> ShopperKey:
+    """A shopper's ids as the store keeps them (integers become strings). Strings pass as
+    they are: they are checked once per cached history, off the cached path."""
+    return (_as_text("user_id", user_id), _as_text("anonymous_id", anonymous_id))
+
+
+def _as_text(field: str, value: object) -> str | None:
+    return value if value is None or isinstance(value, str) else _checked(field, value)
 
 
 def _positive(field: str, value: object, *, optional: bool = False) -> int | None:
@@ -171,6 +184,7 @@ class Recommender:
         ]
         if load and self.model_path is not None:
             self.reload()
+        self._keep_background_running()
 
     def __repr__(self) -> str:
         state = describe(self._state) if self._state is not None else "not fitted"
@@ -202,6 +216,7 @@ class Recommender:
         InvalidEvent
             Naming the field, if the event is not valid; nothing is stored then.
         """
+        self._keep_background_running()
         event = Event.from_dict({"type": type, **fields})
         self.store.add(event)
         self._forget_shoppers([event])
@@ -215,6 +230,7 @@ class Recommender:
         InvalidEvent
             If any event is invalid, naming its position and field; nothing is stored.
         """
+        self._keep_background_running()
         valid: list[Event] = []
         for position, event in enumerate(events):
             if isinstance(event, Event):
@@ -291,6 +307,7 @@ class Recommender:
 
         Requests keep being answered from the previous state until the new one swaps in.
         """
+        self._keep_background_running()
         with self._fit_lock:
             state = fit_state(self.store, self._options, self._baskets, self._next())
             self._swap(state)
@@ -380,10 +397,15 @@ class Recommender:
         self._caches.clear()
         log.info("recsdk recommender: serving %s", describe(state))
 
-    def _serving(self) -> ServingState:
-        """The state being served (raises :class:`~recsdk.errors.NotFitted` before any)."""
+    def _keep_background_running(self) -> None:
+        """Start the periodic tasks in this process, if they do not run here yet: at
+        first, and again in a forked web worker on its first call."""
         for task in self._periodic:
             task.ensure()
+
+    def _serving(self) -> ServingState:
+        """The state being served (raises :class:`~recsdk.errors.NotFitted` before any)."""
+        self._keep_background_running()
         state = self._state
         if state is None:
             raise NotFitted("call fit() first, or save() a fitted recommender to load it")
@@ -427,7 +449,8 @@ class Recommender:
             At most this many items of one category, while others can fill the list.
         """
         state = self._serving()
-        key: ShopperKey = (user_id, anonymous_id)
+        key = _shopper_key(user_id, anonymous_id)
+        user_id, anonymous_id = key
         options: Hashable = (
             k, category, _ids("exclude", exclude), _ids("include", include), exclude_purchased,
             exclude_viewed, max_per_category,
@@ -463,8 +486,13 @@ class Recommender:
         per-user query is made; this is the path for e-mail campaigns and precomputation.
         """
         _positive("k", k)
+        names = (
+            None
+            if user_ids is None
+            else [_checked("user_ids", u) for u in _ids("user_ids", user_ids)]
+        )
         return recommend_batch(
-            self._serving(), self.store, self._users, user_ids, k, exclude_purchased,
+            self._serving(), self.store, self._users, names, k, exclude_purchased,
             exclude_viewed, self.category_boost,
         )  # fmt: skip
 
@@ -550,8 +578,8 @@ class Recommender:
     ) -> UserProfile:
         """Recency, frequency, monetary value and preferred categories of a shopper."""
         state = self._serving()
-        self._check_shopper(user_id, anonymous_id)
-        key: ShopperKey = (user_id, anonymous_id)
+        key = _shopper_key(user_id, anonymous_id)
+        self._check_shopper(*key)
         entry = self._caches.shopper(key, state.generation) or self._shopper(state, key)
         return user_profile(entry.history, state.items)
 

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,11 +104,33 @@ def test_bad_input_names_the_field(rec: Recommender) -> None:
         (lambda: rec.similar_items("x" * 300), "item_id"),
         (lambda: rec.bought_together([]), "item_ids"),
         (lambda: rec.trending(k=-1), "k"),
+        (lambda: rec.recommend(["u1"]), "user_id"),  # type: ignore[arg-type]
+        (lambda: rec.profile(anonymous_id=1.5), "anonymous_id"),  # type: ignore[arg-type]
+        (lambda: rec.recommend_many([""]), "user_ids"),
+        (lambda: rec.recommend("u1", exclude=[None]), "exclude"),  # type: ignore[list-item]
     ]
     for call, field in calls:
         with pytest.raises(ValidationError) as caught:
             call()
         assert caught.value.field == field
+
+
+def test_integer_ids_are_the_strings_events_make_of_them(tmp_path: Path) -> None:
+    # The signatures say str; at run time integers pass, as they do in events.
+    with Recommender(f"sqlite:///{tmp_path / 'ints.db'}") as rec:
+        anything: Any = rec
+        for user, items in {5: [1, 2, 3], 6: [2, 3, 4], 7: [1, 3, 4]}.items():
+            for item in items:
+                rec.track("view", user_id=user, item_id=item)
+        rec.fit()
+        assert anything.recommend(5, k=2).item_ids == rec.recommend("5", k=2).item_ids
+        same_visitor = anything.recommend(anonymous_id=5).item_ids
+        assert same_visitor == rec.recommend(anonymous_id="5").item_ids
+        assert anything.profile(5).events == rec.profile("5").events == 3
+        assert "4" not in anything.recommend(5, k=3, exclude=4).item_ids
+        assert rec.recommend_many("5").user_ids == ["5"]  # one id, not its characters
+        batch = anything.recommend_many([5])
+        assert batch.item_ids("5") == rec.recommend_many(["5"]).item_ids("5")
 
 
 def test_nothing_before_a_fit(db_url: str) -> None:

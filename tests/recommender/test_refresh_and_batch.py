@@ -65,6 +65,19 @@ def test_refit_every_refreshes_in_the_background(db_url: str) -> None:
         assert rec._serving().generation > generation
 
 
+def test_refit_every_runs_in_a_process_that_never_asks_for_lists(db_url: str) -> None:
+    # A fitting process: it tracks and fits, and never calls a list method.
+    with Recommender(db_url, refit_every=0.1, autosave=False) as rec:
+        fill(rec)
+        rec.fit()
+        assert rec._state is not None
+        generation = rec._state.generation
+        deadline = time.monotonic() + 20
+        while rec._state.generation == generation and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rec._state.generation > generation
+
+
 def test_reload_every_follows_the_trainer(rec: Recommender, db_url: str) -> None:
     with Recommender(db_url, reload_every=0.1, autosave=False) as worker:
         generation = worker._serving().generation
