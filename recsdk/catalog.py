@@ -15,7 +15,7 @@ from typing import Any, Final
 import attrs
 
 from recsdk.errors import InvalidEvent, InvalidItem
-from recsdk.events import _kind, _to_id, _to_json_object, _to_number, check_id
+from recsdk.events import _SURROGATES, _kind, _to_id, _to_json_object, _to_number, check_id
 
 __all__ = ["CatalogItem"]
 
@@ -113,6 +113,10 @@ def _to_title(value: object) -> str | None:
         raise InvalidItem(
             "title", f"is {len(value)} characters long; the limit is {MAX_TITLE_LENGTH}"
         )
+    if "\x00" in value:  # PostgreSQL cannot store it
+        raise InvalidItem("title", "contains a NUL character")
+    if _SURROGATES.search(value):  # no database can encode it
+        raise InvalidItem("title", "is not valid Unicode (a lone surrogate)")
     return value
 
 

@@ -56,7 +56,8 @@ _FUTURE_SLACK: Final = timedelta(days=1)
 _CONTROL_CHARS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _CANONICAL_UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_CUSTOM_TYPE: Final = re.compile(r"x-[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}")
+_CUSTOM_TYPE: Final = re.compile(r"x-[A-Za-z0-9][A-Za-z0-9_.:-]{0,61}")
+_MAX_CUSTOM_TYPE: Final = 64  # x- included: the store's column
 
 
 class TypeCode(enum.IntEnum):
@@ -122,6 +123,10 @@ def normalize_type(value: object) -> str:
         return canonical
     if _CUSTOM_TYPE.fullmatch(value):
         return value
+    if value.startswith("x-") and _CUSTOM_TYPE.fullmatch(value[:_MAX_CUSTOM_TYPE]):
+        raise InvalidEvent(
+            "type", f"a custom type is at most {_MAX_CUSTOM_TYPE} characters, not {len(value)}"
+        )
     known = ", ".join(t.name for t in TypeCode if t is not TypeCode.custom)
     raise InvalidEvent(
         "type",

@@ -91,6 +91,14 @@ def test_unknown_type_is_rejected(bad: object) -> None:
     assert "type" in str(error)
 
 
+def test_a_custom_type_fits_the_store_s_64_characters() -> None:
+    assert Event("x-" + "a" * 62, user_id="u1").type == "x-" + "a" * 62
+    error = rejects("type", type="x-" + "a" * 63)
+    assert "at most 64 characters, not 65" in str(error)
+    VALIDATOR.validate({"type": "x-" + "a" * 62, "user_id": "u1"})
+    assert not VALIDATOR.is_valid({"type": "x-" + "a" * 63, "user_id": "u1"})
+
+
 def test_missing_type_is_rejected() -> None:
     with pytest.raises(InvalidEvent, match="type: is required"):
         Event.from_dict({"user_id": "u1"})

@@ -124,9 +124,10 @@ def test_every_field_is_kept(store: EventStore) -> None:
         context={"page_url": "https://shop.example/p/1", "user_agent": "Firefox"},
     )
     custom = Event("x-gift_wrap", anonymous_id="a9", item_id="sku-1", timestamp=T0)
-    store.add_many([line, custom])
+    longest = Event("x-" + "w" * 62, anonymous_id="a9", item_id="sku-1", timestamp=T0)
+    store.add_many([line, custom, longest])
     stored = {e.event_id: e for e in store.item_events("sku-1")}
-    assert stored == {line.event_id: line, custom.event_id: custom}
+    assert stored == {line.event_id: line, custom.event_id: custom, longest.event_id: longest}
 
 
 def test_ids_are_exact_strings(store: EventStore) -> None:
@@ -405,6 +406,8 @@ def test_catalog_items_and_events_share_item_ids(store: EventStore) -> None:
         ({"item_id": "x", "attributes": [1]}, "attributes"),
         ({"item_id": "x", "colour": "red"}, "colour"),
         ({"item_id": "x", "title": "t" * 2000}, "title"),
+        ({"item_id": "x", "title": "a\x00b"}, "title"),  # PostgreSQL cannot store it
+        ({"item_id": "x", "title": "a\ud800b"}, "title"),
         ("sku-1", "item"),
     ],
 )
