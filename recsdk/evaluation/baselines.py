@@ -8,6 +8,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from recsdk.errors import checked_int
+
 __all__ = ["Popularity"]
 
 
@@ -34,6 +36,7 @@ class Popularity:
         self, user: int, k: int = 10, *, exclude_seen: bool = True
     ) -> npt.NDArray[np.int32]:
         """The ``k`` most popular items the user has not interacted with."""
+        k = checked_int("k", k, minimum=0)
         seen = self._seen.get(int(user), set()) if exclude_seen else set()
         out = [int(i) for i in self._order[: k + len(seen)] if int(i) not in seen]
         return np.asarray(out[:k], dtype=np.int32)

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from recsdk.errors import checked_int
 from recsdk.evaluation.splits import Split
 
 __all__ = ["METRICS", "Recommends", "evaluate", "rank_metrics"]
@@ -31,10 +32,16 @@ def rank_metrics(
     """HR, NDCG, precision, recall, average precision and reciprocal rank at ``k``.
 
     Relevance is binary (an item is a target or not); ideal DCG counts
-    ``min(k, len(targets))`` hits.
+    ``min(k, len(targets))`` hits. An item ranked twice is a hit at its first place only:
+    the repeat fills a place the shopper sees for nothing.
     """
+    k = checked_int("k", k, minimum=1)
     top = [int(i) for i in list(ranked)[:k]]
-    hits = np.array([item in targets for item in top], dtype=bool)
+    first = {item: place for place, item in reversed(list(enumerate(top)))}
+    hits = np.array(
+        [item in targets and first[item] == place for place, item in enumerate(top)],
+        dtype=bool,
+    )
     n_hits = int(hits.sum())
     ranks = np.flatnonzero(hits) + 1
     dcg = float(np.sum(1.0 / np.log2(ranks + 1)))
@@ -71,6 +78,7 @@ def evaluate(model: Recommends, split: Split, k: int = 10) -> dict[str, float]:
         ``hr``, ``ndcg``, ``precision``, ``recall``, ``map``, ``mrr`` (means over users),
         ``coverage`` (share of the catalog recommended to someone) and ``users``.
     """
+    k = checked_int("k", k, minimum=1)
     totals = dict.fromkeys(METRICS[:-1], 0.0)
     shown: set[int] = set()
     for position, user in enumerate(split.users.tolist()):

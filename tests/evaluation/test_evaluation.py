@@ -42,6 +42,25 @@ def test_rank_metrics_by_hand() -> None:
     assert miss == {"hr": 0, "ndcg": 0, "precision": 0, "recall": 0, "map": 0, "mrr": 0}
 
 
+def test_a_repeated_item_is_one_hit() -> None:
+    repeated = rank_metrics([1, 1, 1], {1}, k=3)
+    assert repeated == rank_metrics([1, 8, 9], {1}, k=3)
+    assert repeated["recall"] == 1.0
+    assert repeated["ndcg"] == 1.0
+
+
+def test_k_must_be_positive() -> None:
+    from recsdk.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=r"^k: "):
+        rank_metrics([1], {1}, 0)
+    log = _events([0, 0, 1, 1], [0, 1, 1, 2], [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValidationError, match=r"^k: "):
+        evaluate(Popularity().fit(log), leave_last_out(log), k=0)
+    with pytest.raises(ValidationError, match=r"^k: "):
+        Popularity().fit(log).recommend(0, k=-1)
+
+
 def test_leave_last_out() -> None:
     ev = _events([0, 0, 0, 1, 1, 2], [1, 2, 3, 4, 5, 6], [3, 1, 2, 5, 5, 1])
     split = leave_last_out(ev)
