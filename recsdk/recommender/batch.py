@@ -35,7 +35,7 @@ _REASONS = (lists.PERSONAL, "trending_in_category", "trending", "popular")
 IntArray = npt.NDArray[np.int32]
 
 
-@attrs.frozen(eq=False)
+@attrs.frozen(eq=False, repr=False)
 class RecommendationBatch:
     """The lists of many users: arrays, and :class:`Recommendations` on demand.
 
@@ -59,6 +59,12 @@ class RecommendationBatch:
     _histories: UserItemMatrix
     _purchases: UserItemMatrix | None
     _rows: dict[str, int] = attrs.field(factory=dict)
+
+    def __repr__(self) -> str:
+        """A line, not the arrays and the serving state behind them."""
+        users = ", ".join(self.user_ids[:3]) + (", ..." if len(self.user_ids) > 3 else "")
+        k = self.items.shape[1] if self.items.ndim == 2 else 0
+        return f"<RecommendationBatch of {len(self.user_ids)} users ({users}), k={k}>"
 
     def __len__(self) -> int:
         return len(self.user_ids)

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import sqlalchemy as sa
 
 from recsdk.engine import ItemSimilarity
-from recsdk.errors import InvalidEvent, NotFitted, ValidationError
+from recsdk.errors import InvalidEvent, NotFitted, ValidationError, checked_int, checked_number
 from recsdk.events import Event, check_id
 from recsdk.recommender import lists
 from recsdk.recommender.background import Periodic
@@ -83,9 +83,7 @@ def _as_text(field: str, value: object) -> str | None:
 def _positive(field: str, value: object, *, optional: bool = False) -> int | None:
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(field, f"must be a positive integer, not {value!r}")
-    return value
+    return checked_int(field, value, minimum=1)
 
 
 def _default_model_path(store: EventStore) -> Path | None:
@@ -153,6 +151,19 @@ class Recommender:
         refit_every: float | None = None,
         reload_every: float | None = None,
     ) -> None:
+        if model is not None and not isinstance(model, ItemSimilarity):
+            raise ValidationError("model", f"must be an ItemSimilarity, not {model!r}")
+        cache_ttl = checked_number("cache_ttl", cache_ttl, above=0)
+        cache_size = checked_int("cache_size", cache_size, minimum=1)
+        history_limit = checked_int("history_limit", history_limit, minimum=1)
+        category_boost = checked_number("category_boost", category_boost, minimum=0)
+        trending_half_life_days = checked_number(
+            "trending_half_life_days", trending_half_life_days, above=0
+        )
+        intervals = {"refit_every": refit_every, "reload_every": reload_every}
+        for name, every in intervals.items():
+            if every is not None:
+                intervals[name] = checked_number(name, every, above=0)
         self._owns_store = not isinstance(url, EventStore)
         self.store = url if isinstance(url, EventStore) else EventStore(url)
         self._options = FitOptions(
@@ -163,6 +174,7 @@ class Recommender:
         given = Path(model_path) if model_path is not None else None
         self.model_path = given or _default_model_path(self.store)
         self.autosave = autosave
+        self._warned_unsaved = False
         self.history_limit = history_limit
         self.category_boost = category_boost
         self._caches = Caches(cache_size, cache_ttl)
@@ -177,13 +189,13 @@ class Recommender:
         self._periodic = [
             Periodic(name, every, task)
             for name, every, task in (
-                ("refresh", refit_every, self.refresh),
-                ("reload", reload_every, self.reload),
+                ("refresh", intervals["refit_every"], self.refresh),
+                ("reload", intervals["reload_every"], self.reload),
             )
             if every is not None
         ]
         if load and self.model_path is not None:
-            self.reload()
+            self._load_saved()
         self._keep_background_running()
 
     def __repr__(self) -> str:
@@ -384,9 +396,30 @@ class Recommender:
             self.bought_together(state.items.ids[first], k=1)
         return self
 
+    def _load_saved(self) -> None:
+        """Serve the saved state, if any. A state that cannot be read is logged, not
+        raised: the web worker starts, unfitted, and a later fit or reload serves."""
+        try:
+            self.reload()
+        except Exception:
+            log.exception(
+                "recsdk recommender: could not load the state saved in %s; not fitted",
+                self.model_path,
+            )
+
     def _autosave(self) -> None:
-        if self.autosave and self.model_path is not None:
-            self._version = save_state(self._serving(), self.model_path)
+        if not self.autosave:
+            return
+        if self.model_path is None:
+            if not self._warned_unsaved:
+                self._warned_unsaved = True
+                log.warning(
+                    "recsdk recommender: the fitted state is not saved: %s is no SQLite file, "
+                    "so give Recommender(model_path=...) for other processes to load it",
+                    self.store.url.render_as_string(hide_password=True),
+                )
+            return
+        self._version = save_state(self._serving(), self.model_path)
 
     def _next(self) -> int:
         self._generation += 1

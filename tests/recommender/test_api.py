@@ -115,6 +115,30 @@ def test_bad_input_names_the_field(rec: Recommender) -> None:
         assert caught.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("model", "cosine"),
+        ("cache_ttl", -1),
+        ("cache_size", 0),
+        ("history_limit", 0),
+        ("category_boost", -1),
+        ("trending_half_life_days", 0),
+        ("refit_every", "x"),
+        ("reload_every", 0),
+    ],
+)
+def test_bad_settings_name_themselves(tmp_path: Path, field: str, value: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Recommender(f"sqlite:///{tmp_path / 's.db'}", **{field: value})  # type: ignore[arg-type]
+    assert caught.value.field == field
+
+
+def test_a_batch_prints_as_a_line(rec: Recommender) -> None:
+    batch = rec.recommend_many(["u0", "u1", "u2", "u3"], k=3)
+    assert repr(batch) == "<RecommendationBatch of 4 users (u0, u1, u2, ...), k=3>"
+
+
 def test_integer_ids_are_the_strings_events_make_of_them(tmp_path: Path) -> None:
     # The signatures say str; at run time integers pass, as they do in events.
     with Recommender(f"sqlite:///{tmp_path / 'ints.db'}") as rec:

@@ -86,13 +86,31 @@ def test_refresh_saves_and_keeps_purchases(rec: Recommender, db_url: str) -> Non
         assert "b6" not in batch.item_ids("u5")
 
 
-def test_explicit_paths_and_databases_without_a_file(tmp_path: Path, db_url: str) -> None:
+def test_a_saved_state_that_cannot_be_read_is_logged_not_raised(
+    rec: Recommender, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = Path(str(rec.store.url.database) + ".recsdk")
+    version = folder / (folder / "current").read_text()
+    (version / "similarity.npz").write_bytes(b"not a zip file")
+    with Recommender(db_url) as worker:  # a web worker still starts
+        assert worker._state is None
+        assert "could not load the state saved in" in caplog.text
+        worker.fit()  # and serves once fitted
+        assert len(worker.recommend("u0", k=3)) == 3
+
+
+def test_explicit_paths_and_databases_without_a_file(
+    tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with Recommender("sqlite://") as memory:  # no file: no default folder
         assert memory.model_path is None
         memory.track("view", user_id="u", item_id="i")
         memory.fit()
+        memory.fit()
         with pytest.raises(ValueError, match="path"):
             memory.save()
+    unsaved = [r for r in caplog.records if "is not saved" in r.getMessage()]
+    assert len(unsaved) == 1  # said once, not at every fit
     explicit = tmp_path / "models" / "shop"
     with Recommender(db_url, model_path=explicit) as rec:
         rec.track("view", user_id="u", item_id="i")
