@@ -49,6 +49,39 @@ def test_flask_extension(sqlite_url: str) -> None:
         assert store.counts().events == 1
 
 
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("RECSDK_MAX_EVENTS", "100"),  # read from the environment, not converted
+        ("RECSDK_MAX_BODY_BYTES", "1000"),
+        ("RECSDK_RATE_LIMIT", "20"),
+        ("RECSDK_DROP_BOTS", "false"),
+        ("RECSDK_ALLOWED_ORIGINS", ["shop.example"]),
+    ],
+)
+def test_a_mistyped_setting_fails_at_startup_naming_it(
+    sqlite_url: str, setting: str, value: object
+) -> None:
+    from recsdk.errors import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        RecSDK(flask_app(sqlite_url, **{setting: value}))
+    assert caught.value.field == setting
+
+
+def test_origins_are_compared_as_browsers_send_them(sqlite_url: str) -> None:
+    app = flask_app(
+        sqlite_url, RECSDK_PUBLIC_KEYS=["pk"], RECSDK_ALLOWED_ORIGINS=["https://Shop.example:443/"]
+    )
+    RecSDK(app)
+    page = {"batch": [EVENT], "key": "pk"}
+    answer = app.test_client().post(
+        "/recsdk/events", json=page, headers={"Origin": "https://shop.example"}
+    )
+    assert answer.status_code == 200
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+
+
 def test_flask_application_factory_and_text_plain(sqlite_url: str) -> None:
     extension = RecSDK()
     app = flask_app(sqlite_url, RECSDK_ALLOWED_ORIGINS=["https://shop.example"])

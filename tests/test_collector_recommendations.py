@@ -202,14 +202,25 @@ def test_no_script_in_the_package_is_a_404(fitted: Recommender) -> None:
 
 def test_personal_lists_can_require_a_key(fitted: Recommender) -> None:
     config = CollectorConfig(
-        public_keys=["pk"], allowed_origins=[SHOP], recommendations_need_key=True
-    )
+        write_keys=["wk"], public_keys=["pk"], allowed_origins=[SHOP],
+        recommendations_need_key=True,
+    )  # fmt: skip
     collector = Collector(fitted.store, config, fitted)
 
     def ask(query: str, **headers: str) -> int:
         return collector.handle(Request("GET", "/recommendations", headers, query=query)).status
 
+    def error(query: str) -> str:
+        answer = collector.handle(Request("GET", "/recommendations", {}, query=query))
+        return str(json.loads(answer.body)["error"])
+
     assert ask("user_id=u0") == 401
+    assert error("user_id=u0") == (
+        "a valid key is required (Authorization header or query parameter 'key')"
+    )
+    assert error("user_id=u0&key=wk") == (
+        "send a write key in the Authorization header, never in the query parameter 'key'"
+    )
     assert ask("user_id=u0&key=pk", origin="https://evil.example") == 403
     assert ask("user_id=u0&key=pk", origin=SHOP) == 200
     assert collector.handle(Request("GET", "/similar/k0")).status == 200  # not personal

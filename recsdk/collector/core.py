@@ -19,8 +19,9 @@ import logging
 import math
 import re
 import threading
+import urllib.parse
 import zlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
@@ -43,7 +44,7 @@ from recsdk.collector.reads import (
     parse_query,
     read_list,
 )
-from recsdk.errors import InvalidEvent, NotFitted
+from recsdk.errors import InvalidEvent, NotFitted, ValidationError, checked_int, checked_number
 from recsdk.events import MAX_JSON_BYTES, new_event_id, parse_timestamp
 from recsdk.store import EventStore
 
@@ -63,6 +64,53 @@ KNOWN_BOTS: Final = re.compile(
 
 def _strings(values: Iterable[str]) -> tuple[str, ...]:
     return (values,) if isinstance(values, str) else tuple(values)
+
+
+def _origins(values: Iterable[str]) -> tuple[str, ...]:
+    """Origins as browsers send them: ``scheme://host[:port]``, lower case, no default port
+    and no slash (``"https://Shop.example:443/"`` -> ``"https://shop.example"``)."""
+    out = []
+    for value in _strings(values):
+        origin = _origin(value) if isinstance(value, str) else None
+        if origin is None:
+            raise ValidationError(
+                "allowed_origins",
+                f"{value!r} is no origin; write it as a browser sends it: https://shop.example",
+            )
+        out.append(origin)
+    return tuple(out)
+
+
+def _origin(text: str) -> str | None:
+    parts = urllib.parse.urlsplit(text.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        return None
+    default = 443 if parts.scheme == "https" else 80
+    shown = f":{port}" if port not in (None, default) else ""
+    return f"{parts.scheme}://{parts.hostname}{shown}"
+
+
+def _integer(minimum: int) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        checked_int(attribute.name, value, minimum=minimum)
+
+    return check
+
+
+def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(attribute.name, f"must be True or False, not {value!r}")
+
+
+def _rate(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        checked_number(attribute.name, value, above=0)
 
 
 @attrs.frozen
@@ -103,19 +151,19 @@ class CollectorConfig:
         knows a user id may then ask for that user's list, reasons included.
     """
 
-    max_body_bytes: int = 500 * 1024
-    max_decoded_bytes: int = 5 * 1024 * 1024
-    max_events: int = 500
-    truncate_ip: bool = True
-    correct_clock_skew: bool = True
-    drop_bots: bool = True
+    max_body_bytes: int = attrs.field(default=500 * 1024, validator=_integer(1))
+    max_decoded_bytes: int = attrs.field(default=5 * 1024 * 1024, validator=_integer(1))
+    max_events: int = attrs.field(default=500, validator=_integer(1))
+    truncate_ip: bool = attrs.field(default=True, validator=_flag)
+    correct_clock_skew: bool = attrs.field(default=True, validator=_flag)
+    drop_bots: bool = attrs.field(default=True, validator=_flag)
     write_keys: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     public_keys: tuple[str, ...] = attrs.field(default=(), converter=_strings)
-    allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=_strings)
-    rate_limit: float | None = 20.0
-    rate_limit_burst: int = 60
-    trust_forwarded_for: bool = False
-    recommendations_need_key: bool = False
+    allowed_origins: tuple[str, ...] = attrs.field(default=(), converter=_origins)
+    rate_limit: float | None = attrs.field(default=20.0, validator=_rate)
+    rate_limit_burst: int = attrs.field(default=60, validator=_integer(1))
+    trust_forwarded_for: bool = attrs.field(default=False, validator=_flag)
+    recommendations_need_key: bool = attrs.field(default=False, validator=_flag)
 
     @property
     def open(self) -> bool:
@@ -340,7 +388,7 @@ class Collector:
         params = parse_query(request.query)
         item = path[len("/similar/") :] if path.startswith("/similar/") else None
         if item is None and self.config.recommendations_need_key and not trusted:
-            self._check_page_key(request, params.get("key"))
+            self._check_page_key(request, params.get("key"), where="query parameter 'key'")
         answer = read_list(recommender, params, item)
         # Each answer has its own rec_id and may be personal: no shared cache keeps it.
         return Response(
@@ -361,8 +409,9 @@ class Collector:
             return Response(304, b"", headers[1:])
         return Response(200, body, headers)
 
-    def _check_page_key(self, request: Request, key: Any) -> None:
-        """A request without a write key needs a public key, from an allowed origin."""
+    def _check_page_key(self, request: Request, key: Any, where: str = "batch 'key'") -> None:
+        """A request without a write key needs a public key (sent ``where``), from an
+        allowed origin."""
         if self.config.open:
             return
         if matches_any(key if isinstance(key, str) else None, self.config.public_keys):
@@ -371,9 +420,9 @@ class Collector:
             return
         if matches_any(key if isinstance(key, str) else None, self.config.write_keys):
             raise _BadRequest(
-                401, "send a write key in the Authorization header, never in a page's batch"
+                401, f"send a write key in the Authorization header, never in the {where}"
             )
-        raise _BadRequest(401, "a valid key is required (Authorization header or batch 'key')")
+        raise _BadRequest(401, f"a valid key is required (Authorization header or {where})")
 
     def _receive(self, request: Request, trusted: bool) -> Response:
         received_at = datetime.now(timezone.utc)

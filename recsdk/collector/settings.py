@@ -10,6 +10,7 @@ import attrs
 
 from recsdk.collector.core import CollectorConfig
 from recsdk.collector.reads import ListSource
+from recsdk.errors import ValidationError
 from recsdk.store import EventStore
 
 __all__ = ["DEFAULT_DATABASE_URL", "FrontEndSettings", "make_recommender", "read_settings"]
@@ -44,10 +45,15 @@ def read_settings(get: Callable[[str, Any], Any]) -> FrontEndSettings:
         field.name: get(f"RECSDK_{field.name.upper()}", field.default)
         for field in attrs.fields(CollectorConfig)
     }
+    try:
+        config = CollectorConfig(**options)
+    except ValidationError as error:  # name the setting the app wrote, not the field
+        setting = f"RECSDK_{error.field.upper()}"
+        raise ValidationError(setting, error.reason) from None
     return FrontEndSettings(
         database_url=str(get("RECSDK_DATABASE_URL", DEFAULT_DATABASE_URL)),
         prefix=str(get("RECSDK_PREFIX", "/recsdk")),
-        config=CollectorConfig(**options),
+        config=config,
         recommender=get("RECSDK_RECOMMENDER", None),
     )
 
