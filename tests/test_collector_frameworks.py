@@ -220,3 +220,9 @@ def test_the_recommender_setting(tmp_path: Path) -> None:
         assert make_recommender("collector_recommender.factory", store) is named
         with pytest.raises(TypeError, match="RECSDK_RECOMMENDER"):
             make_recommender("collector_recommender:NOT_ONE", store)
+    # True with a database that has no file to save beside would answer 503 for ever.
+    from recsdk.errors import ValidationError
+
+    with EventStore("sqlite://") as memory, pytest.raises(ValidationError) as caught:
+        make_recommender(True, memory)
+    assert caught.value.field == "RECSDK_RECOMMENDER"

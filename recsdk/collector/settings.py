@@ -73,7 +73,15 @@ def make_recommender(setting: Any, store: EventStore) -> ListSource | None:
     if setting is True:
         from recsdk.recommender import Recommender  # numba and the engine load only now
 
-        return Recommender(store, reload_every=RELOAD_EVERY)
+        recommender = Recommender(store, reload_every=RELOAD_EVERY)
+        if recommender.model_path is None:  # it would answer 503 for ever
+            recommender.close()
+            raise ValidationError(
+                "RECSDK_RECOMMENDER",
+                "True serves the state saved beside a SQLite file; with another database, "
+                "name your own Recommender(..., model_path=...) here",
+            )
+        return recommender
     if isinstance(setting, str):
         module, _, name = setting.rpartition(":") if ":" in setting else setting.rpartition(".")
         found = getattr(importlib.import_module(module), name)
