@@ -148,7 +148,7 @@ def test_cors_like_the_events_endpoint(client: httpx.Client) -> None:
     assert preflight.headers["access-control-allow-methods"] == "GET, OPTIONS"
     wrong = client.post("/recommendations", json={})
     assert wrong.status_code == 405
-    assert wrong.headers["allow"] == "GET, OPTIONS"
+    assert wrong.headers["allow"] == "GET, HEAD, OPTIONS"
 
 
 def test_events_posted_here_update_the_lists_at_once(client: httpx.Client) -> None:
@@ -190,6 +190,9 @@ def test_the_tracker_script(client: httpx.Client) -> None:
     again = client.get("/recsdk.js", headers={"If-None-Match": answer.headers["etag"]})
     assert again.status_code == 304
     assert again.content == b""
+    head = client.head("/recsdk.js")  # as GET, without the body
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["etag"] == answer.headers["etag"]
 
 
 def test_no_script_in_the_package_is_a_404(fitted: Recommender) -> None:

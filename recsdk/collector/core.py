@@ -292,9 +292,13 @@ class Collector:
         }
 
     def handle(self, request: Request) -> Response:
-        """Answer one request; never raises."""
+        """Answer one request; never raises. ``HEAD`` is answered as ``GET``, without the
+        body."""
         cors = cors_headers(request.headers.get("origin"), self._origins_for(request))
-        response = self._answer(request)
+        if request.method == "HEAD":
+            response = attrs.evolve(self._answer(attrs.evolve(request, method="GET")), body=b"")
+        else:
+            response = self._answer(request)
         return attrs.evolve(response, headers=(*response.headers, *cors))
 
     def _answer(self, request: Request) -> Response:
@@ -345,7 +349,8 @@ class Collector:
     @staticmethod
     def _check_method(request: Request, method: str, hint: str) -> None:
         if request.method not in (method, "OPTIONS"):
-            raise _BadRequest(405, hint, [("Allow", f"{method}, OPTIONS")])
+            allowed = "GET, HEAD, OPTIONS" if method == "GET" else f"{method}, OPTIONS"
+            raise _BadRequest(405, hint, [("Allow", allowed)])
 
     def _preflight(self, request: Request, methods: str) -> Response:
         origin = request.headers.get("origin")
