@@ -48,6 +48,14 @@ def test_a_write_key_in_the_authorization_header(secured: Collector) -> None:
     assert send(secured, authorization="Bearer wk_secret").status == 200
     assert send(secured, authorization="Bearer wrong").status == 401
     assert send(secured).status == 401  # no key at all
+    no_scheme = send(secured, authorization="wk_secret")
+    assert no_scheme.status == 401
+    assert json.loads(no_scheme.body)["error"] == (
+        "send a write key as 'Authorization: Bearer <key>'"
+    )
+    # A page behind a staging site's Basic auth sends it along: its public key still works.
+    basic = send(secured, {**BATCH, "key": "pk_page"}, origin=SHOP, authorization="Basic dTpw")
+    assert basic.status == 200
 
 
 def test_a_write_key_client_is_no_bot_by_its_http_library(secured: Collector) -> None:

@@ -376,6 +376,10 @@ class Collector:
         trusted = matches_any(server_key, self.config.write_keys)
         if server_key and not trusted:
             raise _BadRequest(401, "unknown write key")
+        bare = request.headers.get("authorization", "").strip()
+        if server_key is None and bare and " " not in bare:  # a key without its scheme
+            # (Other schemes pass: a staging site's Basic auth reaches here from its pages.)
+            raise _BadRequest(401, "send a write key as 'Authorization: Bearer <key>'")
         if not trusted and self._limiter:
             wait = self._limiter.acquire(_client_ip(request, self.config) or "unknown")
             if wait:
