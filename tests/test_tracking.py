@@ -125,7 +125,7 @@ def test_no_retry_on_a_client_error(endpoint: str) -> None:
     )
     tracker.track("view", user_id="u1", item_id="sku-1")
     tracker.flush(timeout=10)
-    assert reports == [("batch not delivered (last status 401)", 1)]
+    assert reports == [("batch not delivered (last status 401: unknown write key)", 1)]
     assert tracker.stats()["retries"] == 0
     tracker.shutdown()
 

@@ -275,7 +275,9 @@ class TrackerBase:
         exhausted = attempt > self.options.max_retries
         if outcome == Delivery.GIVE_UP or exhausted or time.monotonic() + delay > self._deadline:
             self._count(failed_batches=1, dropped=len(events))
-            self._report(f"batch not delivered (last status {status})", events)
+            said = answer.get("error") if isinstance(answer, dict) else None
+            why = f": {str(said)[:200]}" if said else ""
+            self._report(f"batch not delivered (last status {status}{why})", events)
             return None
         self._count(retries=1)
         return delay
