@@ -98,7 +98,11 @@ def _k(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_K
     if not raw.isdigit() or int(raw) < 1:
-        raise BadParameter("k", f"must be a whole number from 1 to {MAX_K}, not {raw[:20]!r}")
+        raise BadParameter(
+            "k",
+            f"must be a whole number of at least 1 (more than {MAX_K} give {MAX_K}), "
+            f"not {raw[:20]!r}",
+        )
     return min(int(raw), MAX_K)
 
 
