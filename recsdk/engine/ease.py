@@ -171,9 +171,11 @@ class EASE:
         return self.score(items, weights, k=k, exclude_history=exclude_seen)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the weights and the popularity order (``.npz``, no pickle)."""
+        """Write the weights, the popularity order and the training users' affinities
+        (``.npz``, no pickle)."""
         b = self._fitted()
         assert self._popular is not None
+        assert self._affinity is not None
         config = attrs.asdict(self, filter=lambda a, _: a.init, recurse=False)
         config["weighting"] = self.weighting.to_dict()
         np.savez(
@@ -181,13 +183,17 @@ class EASE:
             weights=b,
             popular=self._popular,
             prior=self._prior if self._prior is not None else np.zeros(b.shape[0]),
+            affinity_indptr=self._affinity.indptr,
+            affinity_indices=self._affinity.indices,
+            affinity_data=self._affinity.data,
             config=np.asarray(json.dumps(config)),
             format=np.asarray(_FORMAT),
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, mmap: bool = False) -> EASE:
-        """Read a model written by :meth:`save` (training affinities are not saved)."""
+        """Read a model written by :meth:`save`. Files written before the affinities were
+        saved load without them: :meth:`recommend` then treats every user as unknown."""
         from recsdk.engine.model import _read_npz
 
         arrays = _read_npz(os.fspath(path), mmap=mmap)
@@ -199,9 +205,17 @@ class EASE:
         model._weights = arrays["weights"]
         model._popular = arrays["popular"]
         model._prior = arrays.get("prior", np.zeros(model._weights.shape[0]))
-        model._affinity = UserItemMatrix(
-            np.zeros(1, np.int64), np.empty(0, np.int32), np.empty(0, np.float32), 0, 0
-        )
+        n_items = model._weights.shape[0]
+        if "affinity_indptr" in arrays:
+            indptr = arrays["affinity_indptr"]
+            model._affinity = UserItemMatrix(
+                indptr, arrays["affinity_indices"], arrays["affinity_data"], len(indptr) - 1,
+                n_items,
+            )  # fmt: skip
+        else:
+            model._affinity = UserItemMatrix(
+                np.zeros(1, np.int64), np.empty(0, np.int32), np.empty(0, np.float32), 0, n_items
+            )
         return model
 
 

@@ -48,6 +48,9 @@ def test_recommend_and_similar(tmp_path: Path) -> None:
     expected = raw / raw.max() + 0.3 * counts / counts.max()
     np.testing.assert_allclose(got, np.sort(expected)[::-1], rtol=1e-5)
     assert loaded.score(history, weights)[0].tolist() == model.score(history, weights)[0].tolist()
+    for user in range(50):  # the training users' affinities are saved too
+        for a, b in zip(loaded.recommend(user, k=5), model.recommend(user, k=5), strict=True):
+            np.testing.assert_array_equal(a, b)
     with pytest.raises(NotFitted):
         EASE().similar_items(0)
     with pytest.raises(ValueError, match="max_items"):
