@@ -274,6 +274,18 @@ def test_identity_links_merge_histories(store: EventStore) -> None:
     assert len(set(interactions.users.tolist())) == 1
 
 
+def test_new_ids_of_a_batch_are_numbered_in_sorted_order(store: EventStore) -> None:
+    # Not in a set's order, which changes with the hash seed: the same events make the
+    # same indices, and so the same ties between equal scores, in every run.
+    names = [f"item-{n}" for n in (7, 3, 11, 5, 2, 13)]
+    store.add_many([view(user=f"user-{name}", item=name) for name in names])
+    data = store.interactions()
+    by_index = sorted(zip(data.items.tolist(), store.item_ids(data.items), strict=True))
+    assert [name for _, name in by_index] == sorted(names)
+    users = sorted(zip(data.users.tolist(), store.user_ids(data.users), strict=True))
+    assert [name for _, name in users] == sorted(f"user-{name}" for name in names)
+
+
 def test_interactions_arrays(store: EventStore) -> None:
     store.add_many(
         [

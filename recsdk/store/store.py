@@ -457,7 +457,9 @@ class EventStore:
         if not missing:
             return ids
         found = self._select_ids(tx.conn, space, missing)
-        new = [name for name in missing if name not in found]
+        # Numbered in sorted order, on every database (never a set's order, which changes
+        # with the hash seed): the same events make the same indices, and the same ties.
+        new = sorted(name for name in missing if name not in found)
         if new:
             found.update(self._make_ids(tx.conn, space, new))
         tx.note(space, found)
