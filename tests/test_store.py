@@ -19,7 +19,7 @@ from recsdk import (
     TypeCode,
 )
 from recsdk.catalog import CatalogItem
-from recsdk.errors import InvalidItem
+from recsdk.errors import InvalidItem, ValidationError
 from recsdk.store import tables
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -249,9 +249,24 @@ def test_history_is_newest_first_and_limited(store: EventStore) -> None:
     assert history[0].timestamp == T0 + timedelta(minutes=2)
     assert [h.item_id for h in store.history("u1", limit=1)] == ["new"]
     assert [h.item_id for h in store.history("u1", types=["Product Added"])] == ["mid"]
+    assert [h.item_id for h in store.history("u1", types="add_to_cart")] == ["mid"]  # alone
     assert store.history("nobody") == []
     with pytest.raises(TypeError):
         store.history()
+    with pytest.raises(ValidationError, match=r"^limit: "):
+        store.history("u1", limit=-1)
+
+
+def test_arguments_of_the_wrong_shape_are_named(store: EventStore) -> None:
+    with pytest.raises(ValidationError, match=r"^events: "):
+        store.add_many(view())  # type: ignore[arg-type]
+    one: Any = {"type": "view", "user_id": "u1", "item_id": "i"}
+    with pytest.raises(ValidationError, match=r"^events: "):
+        store.add_many(one)
+    with pytest.raises(ValidationError, match=r"^since: "):
+        store.interactions(since="3")  # type: ignore[arg-type]
+    store.upsert_items([{"item_id": "sku-1", "title": "Mug"}])
+    assert list(store.get_items("sku-1")) == ["sku-1"]  # one id, not its characters
 
 
 def test_identity_links_merge_histories(store: EventStore) -> None:

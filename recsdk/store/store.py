@@ -25,7 +25,13 @@ import numpy.typing as npt
 import sqlalchemy as sa
 
 from recsdk.catalog import CatalogItem, _validated_fields
-from recsdk.errors import InvalidEvent, SchemaMismatch, StoreError
+from recsdk.errors import (
+    InvalidEvent,
+    SchemaMismatch,
+    StoreError,
+    ValidationError,
+    checked_int,
+)
 from recsdk.events import BUILTIN_TYPE_CODES, Event, TypeCode, check_id, type_code
 from recsdk.store import serving
 from recsdk.store import tables as t
@@ -319,6 +325,8 @@ class EventStore:
         On SQLite this is exact; elsewhere an event stored by another writer at the same
         moment may be reported as inserted, which it then was, once.
         """
+        if isinstance(events, (Event, Mapping, str)):
+            raise ValidationError("events", "must be a list of events; use add() for one")
         valid: list[Event] = []
         positions: list[int] = []
         rejected: list[Rejected] = []
@@ -536,7 +544,7 @@ class EventStore:
 
     def get_items(self, item_ids: Iterable[str]) -> dict[str, CatalogItem]:
         """Return the catalog entries of these item ids; ids not in the catalog are left out."""
-        wanted = list(dict.fromkeys(item_ids))
+        wanted = list(dict.fromkeys((item_ids,) if isinstance(item_ids, str) else item_ids))
         found: dict[str, CatalogItem] = {}
         query = sa.select(t.items.c.external_id, t.catalog).join(
             t.catalog, t.catalog.c.item_ix == t.items.c.id
@@ -561,8 +569,11 @@ class EventStore:
 
         Give ``user_id`` or ``anonymous_id``. A user's history includes the events of the
         anonymous ids linked to them; an anonymous id that was linked gets its user's.
-        ``types`` keeps only events of those types.
+        ``types`` keeps only events of those types (one type may be given alone).
         """
+        limit = checked_int("limit", limit, minimum=1)
+        if isinstance(types, str):
+            types = (types,)
         with self._read() as conn:
             subjects = self._subjects(conn, user_id, anonymous_id)
             if not subjects:
@@ -642,7 +653,7 @@ class EventStore:
             The ``watermark`` of an earlier call: only events stored after it are read,
             which makes a refit after a few new events cheap.
         """
-        lower = since or 0
+        lower = 0 if since is None else checked_int("since", since, minimum=0)
         with self._read() as conn:
             upper = conn.scalar(sa.select(sa.func.max(t.events.c.id))) or 0
             n_users = (conn.scalar(sa.select(sa.func.max(t.users.c.id))) or 0) + 1
