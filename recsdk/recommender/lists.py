@@ -297,8 +297,19 @@ def _strongest_partner(model: ItemSimilarity, basket: Sequence[int], item: int) 
 
 
 def trending(state: ServingState, rules: Rules) -> list[Pick]:
-    """The ``k`` trending items (in ``rules.category`` when given), then popular ones."""
+    """The ``k`` trending items (in ``rules.category`` when given), scored by their trend
+    relative to the top item's (1.0), then popular ones (score 0)."""
     picker = _picker(state, rules)
+    scores = state.trending.scores
+    top = float(scores.max(initial=0.0))
+    if top > 0:
+        if rules.category is None:
+            ranked, reason = state.rankings.trending, "trending"
+        else:
+            found = state.rankings.trending_by_category.get(rules.category)
+            ranked = found if found is not None else np.empty(0, dtype=np.int32)
+            reason = "trending_in_category"
+        picker.offer(ranked, scores[ranked] / top, reason)
     backfill(picker, state)
     return picker.finish()
 

@@ -59,6 +59,10 @@ def test_trending_decays_with_time(db_url: str) -> None:
         assert rec.trending(k=2).item_ids == ["new-hit", "old-hit"]
         assert rec.trending(k=2, category="c").item_ids == ["new-hit", "old-hit"]
         assert [r.reason for r in rec.trending(k=2, category="c")] == ["trending in c"] * 2
+        # Scored by the trend relative to the top item's: 3 fresh views against 20 views
+        # of 60 days ago, 2 ** (60 / 7) times lighter each.
+        scores = [r.score for r in rec.trending(k=2)]
+        assert scores == pytest.approx([1.0, 20 * 2 ** (-60 / 7) / 3], rel=1e-5)
 
 
 def test_the_profile(rec: Recommender) -> None:
