@@ -1,7 +1,7 @@
 """Data to try recsdk on without a shop: a synthetic shop generator and loaders for public datasets.
 
-:func:`synthetic_shop` builds the reproducible event log that the benchmarks of the project use
-(see ``ANCHORS.md``). :func:`load_online_retail` and :func:`load_movielens` read the public
+:func:`synthetic_shop` builds the reproducible event log that the project's benchmarks use
+(``benchmarks/``). :func:`load_online_retail` and :func:`load_movielens` read the public
 UCI Online Retail and MovieLens ``u.data`` files from a path the caller gives; no data ships
 with the package.
 
