@@ -294,11 +294,16 @@ class Collector:
     def handle(self, request: Request) -> Response:
         """Answer one request; never raises. ``HEAD`` is answered as ``GET``, without the
         body."""
-        cors = cors_headers(request.headers.get("origin"), self._origins_for(request))
+        origin = request.headers.get("origin")
         if request.method == "HEAD":
             response = attrs.evolve(self._answer(attrs.evolve(request, method="GET")), body=b"")
         else:
             response = self._answer(request)
+        # A refusal is readable by any page: it holds no shopper's data, and a tracker on a
+        # page the config leaves out must see the 4xx to drop its batch. Without CORS
+        # headers the browser would hide the status, and the batch would be sent for ever.
+        readers = (origin,) if origin and response.status >= 400 else self._origins_for(request)
+        cors = cors_headers(origin, readers)
         return attrs.evolve(response, headers=(*response.headers, *cors))
 
     def _answer(self, request: Request) -> Response:
