@@ -588,7 +588,7 @@ class EventStore:
                 .limit(limit)
             )
             if types is not None:
-                query = query.where(t.events.c.type.in_({type_code(name) for name in types}))
+                query = query.where(t.events.c.type.in_({int(type_code(name)) for name in types}))
             rows = conn.execute(query).all()
         return [
             HistoryEntry(item, custom or TypeCode(code).name, _from_ms(ts))
@@ -851,7 +851,9 @@ def _event_rows(
     lean = list(
         zip(
             [_uuid_bytes(e.event_id) for e in lean_events],
-            [BUILTIN_TYPE_CODES[e.type] for e in lean_events],
+            # Plain ints: some drivers write an IntEnum as its name (PyMySQL under
+            # SQLAlchemy 2.0 sent 'TypeCode.view', which MariaDB stored as 0).
+            [int(BUILTIN_TYPE_CODES[e.type]) for e in lean_events],
             [
                 visitors[e.anonymous_id] if e.user_id is None else users[e.user_id]  # type: ignore[index]
                 for e in lean_events
@@ -905,7 +907,7 @@ def _full_row(
         visitor = None if event.anonymous_id is None else visitors[event.anonymous_id]
     return (
         _uuid_bytes(event.event_id),
-        code,
+        int(code),
         subject,
         None if event.item_id is None else items[event.item_id],
         _millis(event.timestamp),
