@@ -38,7 +38,7 @@ let fails = 0
 let lastUrl
 let referrer = d.referrer
 let seen = [] // item ids whose data-recsdk-item view was sent from this document
-const sent = new Set() // ids of events this page put on the wire (for the beacon to skip)
+const sent = new Set() // events this page may have put on the wire (the beacon skips them)
 
 /** Wrap a function so that no error of ours ever reaches the page. */
 const safe =
@@ -88,7 +88,7 @@ const ours = (f) => {
 }
 
 const cookie = (v) =>
-  (d.cookie = PREFIX + 'a=' + v + ';path=/;samesite=lax;max-age=' + (v ? 63072000 : 0))
+  (d.cookie = PREFIX + 'a=' + v + ';path=/;samesite=lax;max-age=' + (v ? 34560000 : 0))
 
 /** The session id; a new one after 30 minutes without events. */
 const sessionId = () => {
@@ -130,7 +130,8 @@ const track = (type, p = {}) => {
       ...p.context,
     },
   }
-  on() ? add(e) : consent < 0 || (pending.length < 200 && pending.push(e))
+  // An event that JSON cannot carry (a cycle, a BigInt) throws here, before it is kept.
+  JSON.stringify(e) && (on() ? add(e) : consent < 0 || (pending.length < 200 && pending.push(e)))
 }
 
 const later = (ms) =>
@@ -161,15 +162,16 @@ const flush = async () => {
       const r = await fetch(base + '/events', { method: 'POST', body: b, keepalive: b.length < 6e4 })
       // Over 64 KB, keepalive would fail. 2xx: each event stored, duplicate or rejected
       // for good; other 4xx: resending cannot help; 429, 5xx, network: retry later.
-      ok = r.status < 500 && r.status != 429
+      // An answer that stored nothing: the beacon may take them. No answer (the network, or
+      // the page leaving while in flight): they may have arrived; the retries send them.
+      ok = (r.status < 500 && r.status != 429) || sent.clear()
     } catch {}
     if (ok) {
       busy = fails = 0
       const ids = batch.map((e) => e.event_id)
-      save(load().filter((e) => !ids.includes(e.event_id)))
+      on() && save(load().filter((e) => !ids.includes(e.event_id))) // nothing after withdrawal
       later(0) // the rest of the queue, if any
     } else {
-      sent.clear() // not on the wire after all: the beacon may take them again
       setTimeout(
         safe(() => {
           busy = 0
@@ -225,8 +227,6 @@ const click = (ev) => {
   }
 }
 
-const escape = (v) => ('' + v).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt() + ';')
-
 /**
  * Fetch a recommendation list and render it into a container (a CSS selector) by the
  * <template> inside it: {field} placeholders take the item's fields, HTML-escaped, and
@@ -237,33 +237,38 @@ const recommend = (o) => {
   const id = o.item_id
   const query = new URLSearchParams({ k: o.k || 4 })
   id || (user && query.set('user_id', user), anon && query.set('anonymous_id', anon))
+  opts.key && query.set('key', opts.key)
   fetch(base + (id ? '/similar/' + encodeURIComponent(id) : '/recommendations') + '?' + query)
     .then((r) => r.json())
     .then(
       safe((list) => {
         const tpl = el.querySelector('template')
-        el.dataset.recsdkRec = list.rec_id
+        // An error's answer has no rec_id: this throws, and the container stays as it was.
+        el.dataset.recsdkRec = list.rec_id.trim()
         el.innerHTML =
           tpl.outerHTML +
           list.items
             .map((item) =>
               tpl.innerHTML
                 .replace(/<\w+/, `$& ${ITEM}="{item_id}"`)
-                .replace(/\{(\w+)\}/g, (_, k) => escape(item[k] ?? '')),
+                .replace(/\{(\w+)\}/g, (_, k) =>
+                  ('' + (item[k] ?? '')).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt() + ';'),
+                ),
             )
             .join('')
         o.done?.(list, el)
       }),
     )
-    .catch(() => {})
+    .catch(safe) // a failed request is ignored (safe(error) only makes a function)
 }
 
 const commands = {
+  __proto__: null, // recsdk('toString') is no command: an event, like any unknown name
   init(o) {
     if (!opts) {
       base = o.endpoint || '/recsdk' // the collector's default prefix, on this site
       dnt = o.respectDNT && (nav.doNotTrack == 1 || nav.globalPrivacyControl)
-      consent = dnt ? -1 : (consent ?? (o.consent ? 0 : 1))
+      consent = dnt ? -1 : (consent ?? +!o.consent)
       opts = o
       // Take over the queues that earlier pages left (or other tabs hold: then both send
       // those events, and the store keeps each event id once). Sent once tracking may.
@@ -279,7 +284,7 @@ const commands = {
       listen('pagehide', beacon)
       listen('popstate', page)
       listen('visibilitychange', () => d.hidden && beacon())
-      listen('click', click, true)
+      listen('click', click, 1) // capture
       const push = history.pushState
       history.pushState = function () {
         push.apply(this, arguments)
@@ -292,21 +297,26 @@ const commands = {
       setInterval(safe(scan), 1e3)
     }
   },
+  // Only 'granted' and 'denied' count. Under Do-Not-Track, init set consent to -1 for good.
   consent(v) {
-    consent = v == 'granted' && !dnt ? 1 : -1
-    if (consent < 0) {
+    if (v === 'granted') dnt || ((consent = 1), go())
+    else if (v === 'denied') {
+      consent = -1
       pending = []
       mem = []
-      anon = undefined
+      anon = 0
       ours((k) => delete localStorage[k])
       cookie('')
     }
-    go()
   },
   identify(u) {
-    user = u || undefined
-    on() && set('u', user)
-    u && track('x-identify')
+    // A string or a number (as the collector takes it), or null to log out; else nothing
+    // (a Symbol throws in the test, before anything changed).
+    if (u == null || (u && (u + '' === u || u === +u))) {
+      user = u ? '' + u : undefined
+      on() && set('u', user)
+      u && track('x-identify')
+    }
   },
   search(p) {
     track('search', { properties: p })

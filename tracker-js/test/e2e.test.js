@@ -375,8 +375,8 @@ describe('tracker-js in Chromium against the real collector', { skip: why ?? fal
     const similar = state.recs.findLast((r) => r.path === '/recsdk/similar/sku-1')
     const anon = await page.evaluate(() => localStorage.recsdk_a)
     assert.ok(recs && similar, 'both widgets asked the collector')
-    assert.deepEqual(recs.query, { k: '3', user_id: 'user-widget', anonymous_id: anon })
-    assert.deepEqual(similar.query, { k: '2' })
+    assert.deepEqual(recs.query, { k: '3', user_id: 'user-widget', anonymous_id: anon, key: KEY })
+    assert.deepEqual(similar.query, { k: '2', key: KEY })
     assert.deepEqual(rendered, [
       [recs.rec_id, 'sku-1', '/product/sku-1', 'Mug <1>', '10.5'],
       [recs.rec_id, 'sku-2', '/product/sku-2', 'Mug <2>', '11.5'],
@@ -396,6 +396,148 @@ describe('tracker-js in Chromium against the real collector', { skip: why ?? fal
     assert.equal(clicks[0].item_id, 'sku-2')
     assert.equal(clicks[0].rec_id, recs.rec_id)
     assert.equal(clicks[0].user_id, 'user-widget')
+    await context.close()
+  })
+
+  test('a collector with recommendations_need_key gets the public key from the widget', async () => {
+    const guarded = await new Collector({ origins: [pages.origin], needKey: true }).start()
+    try {
+      const template = '<template><a class="rec" href="{url}">{title}</a></template>'
+      const url = pages.add('/t/widget-key', {
+        init: { endpoint: guarded.url, key: KEY },
+        body: `<div id="recs">${template}</div>`,
+      })
+      const { context, page } = await tab()
+      await page.goto(url)
+      await page.evaluate(() => recsdk('recommend', { el: '#recs', k: 2 }))
+      await page.waitForSelector('#recs a.rec >> nth=1')
+      const [asked] = (await guarded.state()).recs
+      assert.equal(asked.status, 200)
+      assert.equal(asked.query.key, KEY)
+      assert.equal(await page.locator('#recs').getAttribute('data-recsdk-rec'), asked.rec_id)
+      await context.close()
+    } finally {
+      await guarded.close()
+    }
+  })
+
+  test('an error answer leaves the container and its fallback as they were', async () => {
+    const fallback = '<a class="fb" data-recsdk-item="fb-1" href="#fb-1">Best seller</a>'
+    const url = pages.add('/t/widget-error', {
+      init: init(),
+      body: `<div id="recs"><template><a href="{url}">{title}</a></template>${fallback}</div>`,
+    })
+    const { context, page } = await tab()
+    await page.goto(url)
+    await page.evaluate(() => recsdk('recommend', { el: '#recs', k: 'many' })) // a 400 answer
+    const state = await collector.waitFor(
+      (s) => s.recs.some((r) => r.query.k === 'many'),
+      'the request',
+    )
+    assert.equal(state.recs.find((r) => r.query.k === 'many').status, 400)
+    await sleep(300) // its answer reaches the page
+    assert.equal(await page.locator('#recs').getAttribute('data-recsdk-rec'), null)
+    assert.equal(await page.locator('#recs a.fb').count(), 1)
+    await page.click('#recs a.fb')
+    await sleep(1500)
+    assert.deepEqual(
+      on(await collector.state(), '/t/widget-error').map((e) => [e.type, e.item_id]),
+      [
+        ['page', null],
+        ['view', 'fb-1'], // outside a recommendation list: a view, and no click
+      ],
+    )
+    await context.close()
+  })
+
+  test('a recommendation click that leaves the page is sent once', async () => {
+    // The collector answers after the page has gone: Chromium rejects the keepalive fetch's
+    // promise while its request goes on; the beacon must not send the click again.
+    const slow = await new Collector({ origins: [pages.origin], delay: 1 }).start()
+    try {
+      const template = '<template><a class="rec" href="{url}">{title}</a></template>'
+      const url = pages.add('/t/click-once', {
+        init: { endpoint: slow.url, key: KEY },
+        body: `<div id="recs">${template}</div>`,
+      })
+      const { context, page } = await tab()
+      await page.goto(url)
+      await page.evaluate(() => recsdk('recommend', { el: '#recs', k: 2 }))
+      await page.waitForSelector('#recs a.rec >> nth=1')
+      await slow.waitFor((s) => s.events.length === 1, 'the page event')
+      await Promise.all([page.waitForURL('**/product/sku-2'), page.click('#recs a.rec >> nth=1')])
+      await slow.waitFor((s) => s.events.some((e) => e.type === 'click'), 'the click')
+      await page.goto(pages.elsewhere)
+      await sleep(1500)
+      const state = await slow.state()
+      const click = state.events.find((e) => e.type === 'click')
+      assert.equal(click.item_id, 'sku-2')
+      const carried = state.posts.filter((p) => p.ids.includes(click.event_id))
+      assert.deepEqual(
+        carried.map((p) => p.mode),
+        ['cors'],
+        'one fetch, no beacon',
+      )
+      await context.close()
+    } finally {
+      await slow.close()
+    }
+  })
+
+  test('a page on an origin the config leaves out sees the 403 and drops the batch', async () => {
+    const other = await new Collector({ origins: ['https://shop.example'] }).start()
+    try {
+      const url = pages.add('/t/wrong-origin', { init: { endpoint: other.url, key: KEY } })
+      const { context, page } = await tab()
+      await page.goto(url)
+      const answered = page.waitForResponse((r) => r.url() === `${other.url}/events`)
+      assert.equal((await answered).status(), 403)
+      await page.evaluate(() => recsdk('view', { item_id: 'w-1' }))
+      await other.waitFor((s) => s.posts.length >= 2, 'the second batch')
+      await sleep(300)
+      assert.deepEqual(await queued(page), [], 'dropped, not kept for a retry')
+      await sleep(2500) // a retry would come after 1-2 s
+      await page.goto(pages.elsewhere) // nothing left for the beacon
+      await sleep(500)
+      const state = await other.state()
+      assert.deepEqual(
+        state.posts.map((p) => [p.mode, p.types]),
+        [
+          ['cors', ['page']],
+          ['cors', ['view']],
+        ],
+      )
+      assert.deepEqual(state.events, [])
+      await context.close()
+    } finally {
+      await other.close()
+    }
+  })
+
+  test('wrong identify and consent calls do nothing: later events are stored', async () => {
+    const url = pages.add('/t/wrong-calls', { init: init() })
+    const { context, page } = await tab()
+    await page.goto(url)
+    await page.evaluate(() => {
+      recsdk('identify', { id: 7 })
+      recsdk('identify', true)
+      recsdk('identify', ['u1'])
+      recsdk('consent')
+      recsdk('consent', true)
+      recsdk('view', { item_id: 'wc-1' })
+    })
+    const state = await collector.waitFor((s) => on(s, '/t/wrong-calls').length >= 2, '2 events')
+    const anon = await page.evaluate(() => localStorage.recsdk_a)
+    assert.deepEqual(
+      on(state, '/t/wrong-calls').map((e) => [e.type, e.user_id, e.anonymous_id]),
+      [
+        ['page', null, anon],
+        ['view', null, anon],
+      ],
+    )
+    assert.equal(await page.evaluate(() => localStorage.recsdk_u), undefined)
+    assert.ok(!state.links.some(([a]) => a === anon), 'no identity link')
+    assert.equal((await context.cookies()).find((c) => c.name === 'recsdk_a')?.value, anon)
     await context.close()
   })
 

@@ -253,6 +253,35 @@ describe('delivery', () => {
     answer({ status: 200 })
   })
 
+  test('a batch whose fetch got no answer is not handed to the beacon: it may have arrived', async () => {
+    // As when a link leaves the page: Chromium rejects the keepalive fetch's promise while
+    // the request goes on, then the page is hidden. The retries send the batch again.
+    const shared = new Shared()
+    const win = tracked(shared)
+    shared.answer = () => {
+      throw new TypeError('Failed to fetch')
+    }
+    win.recsdk('click', { item_id: 'sku-1', rec_id: 'r-1' })
+    await tick(1000) // the batch's fetch fails without an answer
+    win.dispatch('pagehide')
+    win.document.hidden = true
+    win.dispatch('visibilitychange')
+    assert.deepEqual(
+      shared.requests.map((r) => r.kind),
+      ['fetch'],
+    )
+    assert.equal(shared.queue().length, 2, 'still queued for the retries and the next page')
+    win.recsdk('view', { item_id: 'sku-2' }) // a new event still goes with the beacon
+    win.dispatch('visibilitychange')
+    assert.deepEqual(
+      shared.requests.map((r) => [r.kind, r.body.batch.map((e) => e.type)]),
+      [
+        ['fetch', ['page', 'click']],
+        ['beacon', ['view']],
+      ],
+    )
+  })
+
   test('tabs keep their own queues: no event lost or sent twice by two tabs', async () => {
     const shared = new Shared()
     let release
@@ -422,6 +451,64 @@ describe('identity and sessions', () => {
     assert.equal(shared.storage.has('recsdk_u'), false)
   })
 
+  test('identify takes a number as its string', async () => {
+    const shared = new Shared()
+    const win = tracked(shared)
+    win.recsdk('identify', 42) // a shop's numeric user key, as the collector takes it
+    win.recsdk('view', { item_id: 'sku-1' })
+    await tick(1000)
+    assert.deepEqual(
+      shared.sent.map((e) => [e.type, e.user_id]),
+      [
+        ['page', undefined],
+        ['x-identify', '42'],
+        ['view', '42'],
+      ],
+    )
+    assert.equal(shared.storage.get('recsdk_u'), '42')
+  })
+
+  test('identify ignores a user id that is neither a string nor a number', async () => {
+    const shared = new Shared()
+    const win = tracked(shared)
+    win.recsdk('identify', 'user-7')
+    for (const wrong of [{ id: 7 }, true, ['u1'], '', { toString: () => 'x' }, Symbol('s')])
+      win.recsdk('identify', wrong)
+    win.recsdk('view', { item_id: 'sku-1' })
+    await tick(1000)
+    assert.deepEqual(
+      shared.sent.map((e) => [e.type, e.user_id]),
+      [
+        ['page', undefined],
+        ['x-identify', 'user-7'],
+        ['view', 'user-7'],
+      ],
+    )
+    assert.equal(shared.storage.get('recsdk_u'), 'user-7')
+    const fresh = new Shared()
+    const other = tracked(fresh)
+    other.recsdk('identify', { id: 7 })
+    other.recsdk('view', { item_id: 'sku-1' })
+    await tick(1000)
+    assert.deepEqual(
+      fresh.sent.map((e) => [e.type, e.user_id]),
+      [
+        ['page', undefined],
+        ['view', undefined],
+      ],
+    )
+    assert.equal(fresh.storage.has('recsdk_u'), false)
+    fresh.sent.forEach(checkSchema)
+  })
+
+  test('the cookie is set for 400 days, the most Chromium keeps', async () => {
+    const win = tracked(new Shared())
+    assert.match(
+      win.cookieWrites[0],
+      /^recsdk_a=[0-9a-f]{32};path=\/;samesite=lax;max-age=34560000$/, // 400 days
+    )
+  })
+
   test('a session ends after 30 minutes without events', async () => {
     const shared = new Shared()
     const win = tracked(shared)
@@ -479,6 +566,58 @@ describe('consent and privacy', () => {
     assert.equal(other.requests.length, 0)
     granted.dispatch('pagehide')
     assert.equal(other.requests.length, 0)
+  })
+
+  test("consent takes only 'granted' and 'denied'; other values change nothing", async () => {
+    const wrong = [undefined, true, 1, 'yes', 'Granted', ['granted'], { toString: () => 'denied' }]
+    const shared = new Shared()
+    const win = tracked(shared) // no consent option: tracking from the start
+    await tick(1000)
+    for (const v of wrong) win.recsdk('consent', v)
+    win.recsdk('view', { item_id: 'sku-1' })
+    await tick(1000)
+    assert.deepEqual(
+      shared.sent.map((e) => e.type),
+      ['page', 'view'],
+    )
+    assert.ok(shared.storage.has('recsdk_a'))
+    assert.ok(shared.cookies.has('recsdk_a'))
+
+    const asking = new Shared()
+    const pending = tracked(asking, { consent: true })
+    pending.recsdk('view', { item_id: 'sku-1' })
+    for (const v of wrong) pending.recsdk('consent', v)
+    await tick(5000)
+    assert.equal(asking.requests.length, 0, 'not granted')
+    pending.recsdk('consent', 'granted')
+    await tick(1000)
+    assert.deepEqual(
+      asking.sent.map((e) => e.type),
+      ['page', 'view'],
+      'not denied: the waiting events were kept',
+    )
+  })
+
+  test('after withdrawal, the answer to a batch in flight writes nothing', async () => {
+    const shared = new Shared()
+    const win = tracked(shared, { consent: true })
+    win.recsdk('consent', 'granted')
+    let answer
+    win.fetch = (u, init) => {
+      shared.requests.push({ kind: 'fetch', body: JSON.parse(init.body) })
+      return new Promise((resolve) => {
+        answer = resolve
+      })
+    }
+    await tick(1000) // the page event is in flight
+    assert.equal(shared.requests.length, 1)
+    win.recsdk('consent', 'denied')
+    assert.equal(shared.storage.size, 0)
+    answer({ status: 200 })
+    await tick(60000)
+    assert.deepEqual([...shared.storage.keys()], [])
+    assert.equal(shared.cookies.size, 0)
+    assert.equal(shared.requests.length, 1)
   })
 
   test('Do-Not-Track and Global Privacy Control are honoured with respectDNT', async () => {
@@ -549,6 +688,44 @@ describe('manners', () => {
     assert.equal(win.recsdk, api)
     await tick(1000)
     assert.equal(shared.sent.length, 1)
+  })
+
+  test('names of Object.prototype are no commands: they go as events, like other wrong calls', async () => {
+    const shared = new Shared()
+    const win = tracked(shared)
+    for (const name of ['toString', 'constructor', 'hasOwnProperty', 'valueOf', '__proto__'])
+      win.recsdk(name, { item_id: 'sku-1' })
+    await tick(1000)
+    assert.deepEqual(
+      shared.sent.map((e) => e.type),
+      ['page', 'toString', 'constructor', 'hasOwnProperty', 'valueOf', '__proto__'],
+    )
+  })
+
+  test('an event JSON cannot carry is dropped at the call; the others go on', async () => {
+    const cycle = {}
+    cycle.self = cycle
+    for (const failure of [null, 'storageBroken']) {
+      const shared = new Shared()
+      if (failure) shared[failure] = true
+      const win = tracked(shared, { consent: true })
+      win.recsdk('view', { item_id: 'sku-1', properties: cycle }) // waits for consent
+      win.recsdk('view', { item_id: 'sku-2' })
+      win.recsdk('consent', 'granted')
+      win.recsdk('view', { item_id: 'sku-3', price: 10n })
+      win.recsdk('view', { item_id: 'sku-4' })
+      await tick(1000)
+      assert.deepEqual(
+        shared.sent.map((e) => [e.type, e.item_id]),
+        [
+          ['page', undefined],
+          ['view', 'sku-2'],
+          ['view', 'sku-4'],
+        ],
+        `storage: ${failure ?? 'working'}`,
+      )
+      assert.deepEqual(shared.queue(), [])
+    }
   })
 
   test('no call, however wrong, throws into the page', async () => {

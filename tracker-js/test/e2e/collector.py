@@ -1,13 +1,13 @@
 """The real recsdk collector for tracker-js's browser tests, on 127.0.0.1.
 
-Serves ``recsdk.collector.wsgi_app`` over a SQLite file with wsgiref (one thread a request),
-and beside it, for the tests only:
+Serves ``recsdk.collector.wsgi_app`` over a SQLite file with wsgiref (one thread a request);
+its list endpoints (``GET /recsdk/recommendations``, ``GET /recsdk/similar/<item_id>``) answer
+from ``Lists``, a stand-in recommender over a small catalog (``--need-key`` sets
+``recommendations_need_key``). Beside it, for the tests only:
 
-- ``GET /recsdk/recommendations`` and ``GET /recsdk/similar/<item_id>``: a small handler that
-  answers in the shape the recommendation endpoints promise (``{"rec_id", "items": [...]}``);
 - ``GET /recsdk/recsdk.js``: the built tracker, as the collector will serve it;
-- ``GET /__test/events``: what the store holds (events, identity links, the collector's stats
-  and the recommendation requests seen), as JSON.
+- ``GET /__test/events``: what the store holds (events, identity links, the collector's stats,
+  the list requests seen with their status, and each POST of events), as JSON.
 
 Prints ``{"port": N}`` once it listens. ``--delay`` holds each POST to /recsdk/events that long.
 """
@@ -22,8 +22,9 @@ import time
 import uuid
 from pathlib import Path
 from socketserver import ThreadingMixIn
+from types import SimpleNamespace
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import sqlalchemy as sa
@@ -45,6 +46,38 @@ CATALOG = [
     }
     for n in range(1, 7)
 ]
+
+
+class Lists:
+    """A stand-in recommender for the collector's list endpoints: the first ``k`` items of
+    ``CATALOG`` (less the item asked about), each answer with a new rec_id, noted in the
+    request's record (``note``, per thread: one thread a request)."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def _answer(self, k: int, similar_to: str | None = None) -> Any:
+        items = [i for i in CATALOG if i["item_id"] != similar_to][:k]
+        answer = {
+            "rec_id": str(uuid.uuid4()),
+            "items": [
+                {**item, "score": 1 - n / 10, "reason": "because you viewed Red mug"}
+                for n, item in enumerate(items)
+            ],
+        }
+        note = getattr(self.local, "note", None)
+        if note is not None:
+            note["rec_id"] = answer["rec_id"]
+        return SimpleNamespace(to_dict=lambda: answer)
+
+    def recommend(self, user_id: Any = None, k: int = 10, **_: Any) -> Any:
+        return self._answer(k)
+
+    def similar_items(self, item_id: str, k: int = 10, **_: Any) -> Any:
+        return self._answer(k, item_id)
+
+    def invalidate(self, user_id: Any = None, anonymous_id: Any = None) -> None:
+        pass
 
 
 class Server(ThreadingMixIn, WSGIServer):
@@ -130,6 +163,7 @@ def main() -> None:
     parser.add_argument("--key", default="pk_test")
     parser.add_argument("--drop-bots", action="store_true")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--need-key", action="store_true")
     args = parser.parse_args()
 
     store = EventStore(f"sqlite:///{args.db}")
@@ -138,8 +172,10 @@ def main() -> None:
         allowed_origins=args.origin,
         drop_bots=args.drop_bots,
         rate_limit=None,
+        recommendations_need_key=args.need_key,
     )
-    collector = wsgi_app(store, prefix="/recsdk", config=config)
+    lists = Lists()
+    collector = wsgi_app(store, prefix="/recsdk", config=config, recommender=lists)
     rec_requests: list[dict[str, Any]] = []
     posts: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -166,21 +202,22 @@ def main() -> None:
         if path == "/recsdk/recsdk.js":
             return answer(start_response, "200 OK", TRACKER.read_bytes(), "text/javascript", origin)
         if path == "/recsdk/recommendations" or path.startswith("/recsdk/similar/"):
+            # The collector answers; note what was asked, its status and the list's rec_id.
             query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-            similar_to = unquote(path[len("/recsdk/similar/") :]) if "similar" in path else None
-            k = int(query.get("k", "4"))
-            items = [i for i in CATALOG if i["item_id"] != similar_to][:k]
-            answer_body = {
-                "rec_id": str(uuid.uuid4()),
-                "items": [
-                    {**item, "score": 1 - n / 10, "reason": "because you viewed Red mug"}
-                    for n, item in enumerate(items)
-                ],
-            }
+            note: dict[str, Any] = {"path": path, "query": query, "rec_id": None}
+            lists.local.note = note
+
+            def noting(status: str, headers: Any, *rest: Any) -> Any:
+                note["status"] = int(status.split()[0])
+                return start_response(status, headers, *rest)
+
+            try:
+                body = b"".join(collector(environ, noting))
+            finally:
+                lists.local.note = None
             with lock:
-                rec_requests.append({"path": path, "query": query, "rec_id": answer_body["rec_id"]})
-            body = json.dumps(answer_body).encode()
-            return answer(start_response, "200 OK", body, "application/json", origin)
+                rec_requests.append(note)
+            return [body]
         if path == "/recsdk/events" and environ["REQUEST_METHOD"] == "POST":
             # Note how each batch came (Sec-Fetch-Mode: "cors" for fetch, "no-cors" for a
             # beacon), then hand the body on to the collector untouched.
@@ -197,6 +234,8 @@ def main() -> None:
                         "mode": environ.get("HTTP_SEC_FETCH_MODE"),
                         "events": len(batch),
                         "page_url": page_url,
+                        "types": [e.get("type") if isinstance(e, dict) else None for e in batch],
+                        "ids": [e.get("event_id") if isinstance(e, dict) else None for e in batch],
                     }
                 )
             if args.delay:

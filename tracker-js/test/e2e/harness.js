@@ -22,12 +22,13 @@ export function missing() {
 
 /** The real collector over a fresh SQLite file, restartable on the same port and file. */
 export class Collector {
-  constructor({ origins = [], dropBots = false, delay = 0 } = {}) {
+  constructor({ origins = [], dropBots = false, delay = 0, needKey = false } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), 'recsdk-e2e-'))
     this.db = join(this.dir, 'events.db')
     this.args = ['--db', this.db, ...origins.flatMap((o) => ['--origin', o])]
     if (dropBots) this.args.push('--drop-bots')
     if (delay) this.args.push('--delay', String(delay))
+    if (needKey) this.args.push('--need-key')
     this.port = 0
   }
 
@@ -69,7 +70,7 @@ export class Collector {
     rmSync(this.dir, { recursive: true, force: true })
   }
 
-  /** What the store holds: {events, links, stats, recs}. */
+  /** What the store holds: {events, links, stats, recs, posts}. */
   async state() {
     const response = await fetch(`http://127.0.0.1:${this.port}/__test/events`)
     return response.json()
