@@ -69,6 +69,17 @@ def test_a_mistyped_setting_fails_at_startup_naming_it(
     assert caught.value.field == setting
 
 
+def test_origins_are_normalized_as_browsers_send_them() -> None:
+    from recsdk.collector import CollectorConfig
+
+    written = ["https://Shop.example:443/", "http://localhost:8000", "http://[::1]:8080/"]
+    assert CollectorConfig(allowed_origins=written).allowed_origins == (
+        "https://shop.example",
+        "http://localhost:8000",
+        "http://[::1]:8080",
+    )
+
+
 def test_origins_are_compared_as_browsers_send_them(sqlite_url: str) -> None:
     app = flask_app(
         sqlite_url, RECSDK_PUBLIC_KEYS=["pk"], RECSDK_ALLOWED_ORIGINS=["https://Shop.example:443/"]

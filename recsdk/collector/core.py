@@ -93,7 +93,8 @@ def _origin(text: str) -> str | None:
         return None
     default = 443 if parts.scheme == "https" else 80
     shown = f":{port}" if port not in (None, default) else ""
-    return f"{parts.scheme}://{parts.hostname}{shown}"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
+    return f"{parts.scheme}://{host}{shown}"
 
 
 def _integer(minimum: int) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
