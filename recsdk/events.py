@@ -18,6 +18,7 @@ import json
 import math
 import random
 import re
+import sys
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -264,11 +265,24 @@ def _latest_allowed(moment: datetime) -> datetime:
 def _parse_iso(text: str) -> datetime:
     # Python < 3.11 does not read a trailing "Z".
     cleaned = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    if sys.version_info < (3, 11):
+        cleaned = _as_python_310_reads(cleaned)
     try:
         moment = datetime.fromisoformat(cleaned)
     except ValueError:
         raise InvalidEvent("timestamp", f"{text[:80]!r} is not an ISO 8601 date and time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+_FRACTION: Final = re.compile(r"([T ]\d{2}:\d{2}:\d{2})\.(\d+)")
+_COMPACT_OFFSET: Final = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def _as_python_310_reads(text: str) -> str:
+    """The forms Python 3.11 reads that 3.10 does not, rewritten: fractions of a second of
+    any length (3.10 takes 3 or 6 digits) and offsets without a colon (``+0100``)."""
+    text = _FRACTION.sub(lambda m: f"{m[1]}.{(m[2] + '00000')[:6]}", text, count=1)
+    return _COMPACT_OFFSET.sub(r"\1:\2", text)
 
 
 def _from_epoch(seconds: float) -> datetime:

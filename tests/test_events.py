@@ -190,6 +190,14 @@ def test_timestamps_in_every_accepted_form() -> None:
     assert event(timestamp=expected.timestamp()).timestamp == expected
     assert event(timestamp=int(expected.timestamp())).timestamp == expected
     assert event(timestamp=expected.replace(tzinfo=None)).timestamp == expected
+    # Forms Python 3.11 reads and 3.10 did not (.ci/run runs this file on 3.10 too).
+    assert event(timestamp="2026-11-01T10:00:00.5Z").timestamp == expected.replace(
+        microsecond=500_000
+    )
+    assert event(timestamp="2026-11-01 10:00:00.1234567Z").timestamp == expected.replace(
+        microsecond=123_456
+    )
+    assert event(timestamp="2026-11-01T11:00:00+0100").timestamp == expected
     moment = event().timestamp
     assert moment.tzinfo is timezone.utc
     assert abs(moment - datetime.now(timezone.utc)) < timedelta(seconds=5)
