@@ -122,7 +122,7 @@ class ItemSimilarity:
         Extra candidates kept per item beyond ``n_neighbors`` (not served), with which
         :meth:`partial_fit` proves lists instead of recomputing them. 0 keeps the fit
         fastest and smallest; give a model that will be updated one (30 is a good start:
-        at 1M users, updates after 1% new events ran 3x faster than a refit with it and
+        at 1M users, updates after 1% new events ran 2-3x faster than a refit with it and
         slower than a refit without).
     """
 
