@@ -86,6 +86,11 @@ def _positive(field: str, value: object, *, optional: bool = False) -> int | Non
     return checked_int(field, value, minimum=1)
 
 
+def _seconds(field: str, value: object) -> float | None:
+    """An optional interval: ``None``, or a positive number of seconds."""
+    return None if value is None else checked_number(field, value, above=0)
+
+
 def _default_model_path(store: EventStore) -> Path | None:
     url = store.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
@@ -160,10 +165,8 @@ class Recommender:
         trending_half_life_days = checked_number(
             "trending_half_life_days", trending_half_life_days, above=0
         )
-        intervals = {"refit_every": refit_every, "reload_every": reload_every}
-        for name, every in intervals.items():
-            if every is not None:
-                intervals[name] = checked_number(name, every, above=0)
+        refit_every = _seconds("refit_every", refit_every)
+        reload_every = _seconds("reload_every", reload_every)
         self._owns_store = not isinstance(url, EventStore)
         self.store = url if isinstance(url, EventStore) else EventStore(url)
         self._options = FitOptions(
@@ -189,8 +192,8 @@ class Recommender:
         self._periodic = [
             Periodic(name, every, task)
             for name, every, task in (
-                ("refresh", intervals["refit_every"], self.refresh),
-                ("reload", intervals["reload_every"], self.reload),
+                ("refresh", refit_every, self.refresh),
+                ("reload", reload_every, self.reload),
             )
             if every is not None
         ]
