@@ -41,7 +41,7 @@ from recsdk.recommender.state import (
     with_catalog,
 )
 from recsdk.recommender.together import Baskets
-from recsdk.store import AddResult, EventStore
+from recsdk.store import AddResult, EventStore, ShopperData
 
 __all__ = ["Recommender"]
 
@@ -275,6 +275,10 @@ class Recommender:
         Tracking through the recommender does this itself; call it when events reach the
         store another way in this process.
         """
+        self._caches.invalidate(*self._linked(user_id, anonymous_id))
+
+    def _linked(self, user_id: str | None, anonymous_id: str | None) -> tuple[set[str], set[str]]:
+        """A shopper's user ids and anonymous ids, with the links this process has seen."""
         users = {user_id} if user_id is not None else set()
         visitors = {anonymous_id} if anonymous_id is not None else set()
         for visitor in list(visitors):
@@ -283,7 +287,7 @@ class Recommender:
                 users.add(owner)
         for user in users:
             visitors.update(self._visitors.get(user, ()))
-        self._caches.invalidate(users, visitors)
+        return users, visitors
 
     def clear_cache(self) -> None:
         """Forget every cached history and list (they are read and made again on demand)."""
@@ -314,6 +318,43 @@ class Recommender:
             if self._state is not None:
                 self._swap(with_catalog(self._serving(), self.store, self._options, self._next()))
         return written
+
+    # -- privacy ---------------------------------------------------------------------------
+
+    def export_user(
+        self, user_id: str | None = None, *, anonymous_id: str | None = None
+    ) -> ShopperData:
+        """Everything the store holds about one shopper (:meth:`EventStore.export_user`);
+        ``.to_dict()`` makes it JSON-ready."""
+        return self.store.export_user(user_id, anonymous_id=anonymous_id)
+
+    def erase_user(self, user_id: str | None = None, *, anonymous_id: str | None = None) -> int:
+        """Delete one shopper's events and identity links (:meth:`EventStore.erase_user`);
+        return how many events.
+
+        Their cached lists are dropped, so their next lists come from an empty history at
+        once. The fitted models forget their events at the next :meth:`refresh` (or the
+        periodic one), which fits afresh after any erasure, in any process; call
+        :meth:`fit` to make them forget now.
+        """
+        user_id, anonymous_id = _shopper_key(user_id, anonymous_id)
+        erased = self.store.erase_user(user_id, anonymous_id=anonymous_id)
+        users, visitors = self._linked(user_id, anonymous_id)
+        self._caches.invalidate(users, visitors)
+        for visitor in visitors:
+            self._owners.pop(visitor, None)
+        for user in users:
+            self._visitors.pop(user, None)
+        return erased
+
+    def erase_before(self, moment: Any) -> int:
+        """Delete every event older than ``moment`` (:meth:`EventStore.erase_before`, for a
+        retention period); return how many. Cached lists are dropped; the models forget
+        those events at the next :meth:`refresh`, which fits afresh."""
+        erased = self.store.erase_before(moment)
+        if erased:
+            self._caches.clear()
+        return erased
 
     # -- fitting ---------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 Layout of the folder (``shop.db.recsdk/`` beside ``shop.db`` by default)::
 
     current                 the name of the version being served, replaced atomically
-    <version>/state.npz     trending scores, popularity, watermark, format
+    <version>/state.npz     trending scores, popularity, watermark, erasure mark, format
     <version>/similarity.npz, <version>/together.npz   the engine's models
 
 A save writes a new version folder, then points ``current`` at it, so a web worker
@@ -55,7 +55,12 @@ def save_state(state: ServingState, folder: Path) -> str:
         state.similarity.save(scratch / "similarity.npz")
     if state.together is not None:
         state.together.save(scratch / "together.npz")
-    meta = {"format": _FORMAT, "saved_at": time.time(), "watermark": state.watermark}
+    meta = {
+        "format": _FORMAT,
+        "saved_at": time.time(),
+        "watermark": state.watermark,
+        "erasures": state.erasures,
+    }
     arrays: dict[str, npt.NDArray[Any]] = {
         "meta": np.asarray(json.dumps(meta)),
         "trending_scores": state.trending.scores,
@@ -69,15 +74,28 @@ def save_state(state: ServingState, folder: Path) -> str:
     pointer = folder / f".{_POINTER}.{version}.tmp"
     pointer.write_text(version, encoding="utf-8")
     os.replace(pointer, folder / _POINTER)
-    _prune(folder, version)
+    _prune(folder, version, state.erasures)
     return version
 
 
-def _prune(folder: Path, current: str) -> None:
+def _prune(folder: Path, current: str, erasures: int) -> None:
+    """Remove the oldest versions beyond ``_KEEP``, and every version fitted before an
+    erasure that ``current`` was fitted after (it may hold erased events)."""
     versions = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("v"))
-    old = [v for v in versions if v != current][: max(0, len(versions) - _KEEP)]
+    others = [v for v in versions if v != current]
+    old = set(others[: max(0, len(versions) - _KEEP)])
+    old.update(v for v in others if _erasures(folder / v) < erasures)
     for name in old:
         shutil.rmtree(folder / name, ignore_errors=True)  # a mapped file stays readable
+
+
+def _erasures(where: Path) -> int:
+    """The erasure mark a saved version was fitted under (0 before marks were saved)."""
+    try:
+        with np.load(where / "state.npz", allow_pickle=False) as data:
+            return int(json.loads(str(data["meta"])).get("erasures", 0))
+    except (OSError, ValueError, KeyError):
+        return -1  # unreadable: nothing worth keeping
 
 
 def load_state(
@@ -104,7 +122,7 @@ def load_state(
     items = read_items(store)
     state = assemble(
         generation, options, similarity, together, items, trending, int(meta["watermark"]),
-        purchases, popularity,
+        purchases, popularity, erasures=int(meta.get("erasures", 0)),
     )  # fmt: skip
     return state, version
 

@@ -64,6 +64,7 @@ class ServingState:
     watermark: int
     purchases: UserItemMatrix | None = None
     content_shrinkage: float = 5.0
+    erasures: int = 0  # the store's erasure mark when the models were fitted
     _content: ContentIndex | None = None
     _shares: npt.NDArray[np.float64] | None = None
     _memo: dict[int, tuple[IntArray, FloatArray]] = attrs.field(factory=dict)
@@ -132,6 +133,7 @@ def assemble(
     watermark: int,
     purchases: UserItemMatrix | None,
     popularity: npt.NDArray[np.float64] | None = None,
+    erasures: int = 0,
 ) -> ServingState:
     if popularity is None:
         popularity = _popularity(similarity)
@@ -147,6 +149,7 @@ def assemble(
         watermark=watermark,
         purchases=purchases,
         content_shrinkage=options.content_shrinkage,
+        erasures=erasures,
     )
 
 
@@ -189,7 +192,7 @@ def fit_state(
     together = baskets.fit(store.basket_rows(until=data.watermark), n_items)
     return assemble(
         generation, options, similarity, together, items, trending, data.watermark,
-        purchases_of(data),
+        purchases_of(data), erasures=data.erasures,
     )  # fmt: skip
 
 
@@ -200,8 +203,11 @@ def refreshed_state(
     baskets: Baskets,
     generation: int,
 ) -> ServingState:
-    """``state`` updated with the events stored since it was built (incremental fits)."""
+    """``state`` updated with the events stored since it was built (incremental fits), or
+    fitted afresh when events were erased since (the models must forget them)."""
     data = store.interactions(since=state.watermark)
+    if data.erasures != state.erasures:
+        return fit_state(store, options, baskets, generation)
     items = read_items(store, state.items)
     if not len(data):
         return attrs.evolve(
@@ -220,7 +226,7 @@ def refreshed_state(
     together = baskets.update(state.together, rows, n_items)
     return assemble(
         generation, options, similarity, together, items, trending, data.watermark,
-        purchases_of(data, state.purchases),
+        purchases_of(data, state.purchases), erasures=data.erasures,
     )  # fmt: skip
 
 
@@ -254,5 +260,6 @@ def describe(state: ServingState) -> dict[str, Any]:
         "items": len(state.items) - 1,
         "model_items": state.n_model_items,
         "watermark": state.watermark,
+        "erasures": state.erasures,
         "bought_together": state.together is not None,
     }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import attrs
 
 from recsdk.arrays import EventArrays
 from recsdk.errors import InvalidEvent
+from recsdk.events import Event
 
 __all__ = [
     "AddResult",
@@ -16,6 +18,7 @@ __all__ = [
     "Interactions",
     "ItemEventRow",
     "Rejected",
+    "ShopperData",
     "StoreCounts",
 ]
 
@@ -92,7 +95,26 @@ class Interactions(EventArrays):
     identified appear under their user's index.
 
     Pass ``watermark`` as ``since`` to the next :meth:`EventStore.interactions` call to read
-    only the events stored after these.
+    only the events stored after these. ``erasures`` counts the erasures logged so far: when
+    it grows, events read before may be gone, and a model fitted on them should be refitted.
     """
 
     watermark: int = 0
+    erasures: int = 0
+
+
+@attrs.frozen
+class ShopperData:
+    """Everything the store holds about one shopper (:meth:`EventStore.export_user`)."""
+
+    user_id: str | None
+    anonymous_ids: tuple[str, ...]
+    events: tuple[Event, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The export as JSON-ready values: events in their wire format, oldest first."""
+        return {
+            "user_id": self.user_id,
+            "anonymous_ids": list(self.anonymous_ids),
+            "events": [event.to_dict() for event in self.events],
+        }

@@ -32,7 +32,14 @@ from recsdk.errors import (
     ValidationError,
     checked_int,
 )
-from recsdk.events import BUILTIN_TYPE_CODES, Event, TypeCode, check_id, type_code
+from recsdk.events import (
+    BUILTIN_TYPE_CODES,
+    Event,
+    TypeCode,
+    check_id,
+    parse_timestamp,
+    type_code,
+)
 from recsdk.store import serving
 from recsdk.store import tables as t
 from recsdk.store.dialects import insert_skipping_duplicates, upsert
@@ -44,6 +51,7 @@ from recsdk.store.results import (
     Interactions,
     ItemEventRow,
     Rejected,
+    ShopperData,
     StoreCounts,
 )
 
@@ -53,6 +61,7 @@ _CHUNK: Final = 5_000  # events per INSERT round trip and per interning step
 _LOOKUP_CHUNK: Final = 500  # ids per "IN (...)" list
 _CACHE_LIMIT: Final = 500_000  # interned ids remembered per kind before starting over
 _PARALLEL_READ_MIN: Final = 200_000  # rows from which interactions() reads in parallel
+_ERASE_CHUNK: Final = 50_000  # rows, by id, that erase_before() deletes per transaction
 
 _EVENT_COLUMNS: Final = (  # the order of _event_rows' tuples
     "event_id",
@@ -268,6 +277,9 @@ class EventStore:
                 versions = conn.scalars(sa.select(t.schema_version.c.version)).all()
                 if versions == [t.SCHEMA_VERSION]:
                     return
+                if len(versions) == 1 and 1 <= versions[0] < t.SCHEMA_VERSION:
+                    _migrate(conn, versions[0])
+                    return
                 raise SchemaMismatch(
                     f"the database at {self!r} has recsdk schema version "
                     f"{max(versions, default='none')}; this recsdk knows version "
@@ -369,11 +381,10 @@ class EventStore:
                 items = self._intern(tx, self._items, {e.item_id for e in chunk})
                 lean, full = _event_rows(chunk, users, visitors, items, received_at)
                 inserted += self._insert_event_rows(tx.conn, lean, full, received_at)
-                links = {
-                    visitors[e.anonymous_id]: users[e.user_id]
-                    for e in chunk
-                    if e.user_id is not None and e.anonymous_id is not None
-                }
+                links: dict[int, int] = {}
+                for e in chunk:  # the first link of a visitor wins, within a batch too
+                    if e.user_id is not None and e.anonymous_id is not None:
+                        links.setdefault(visitors[e.anonymous_id], users[e.user_id])
                 if links:
                     self._write_links(tx.conn, links, received_at)
         return inserted, duplicates
@@ -447,6 +458,105 @@ class EventStore:
             visitor = self._intern(tx, self._visitors, {anonymous_id})[anonymous_id]
             made = self._write_links(tx.conn, {visitor: user}, _now_ms())
         return made == 1
+
+    # -- privacy ----------------------------------------------------------------------
+
+    def export_user(
+        self, user_id: str | None = None, *, anonymous_id: str | None = None
+    ) -> ShopperData:
+        """Return everything the store holds about one shopper: their ids and events.
+
+        Give ``user_id`` or ``anonymous_id``. The shopper is the person whose
+        :meth:`history` that is: a user with every anonymous id linked to them, or a visitor
+        with the user they turned out to be, if any. Events come oldest first; an unknown
+        shopper has none.
+        """
+        user_id, anonymous_id = _shopper_ids(user_id, anonymous_id)
+        with self._read() as conn:
+            subjects = self._subjects(conn, user_id, anonymous_id)
+            if not subjects:
+                return ShopperData(user_id, () if anonymous_id is None else (anonymous_id,), ())
+            ids = conn.execute(
+                sa.select(t.users.c.external_id, t.users.c.anonymous).where(
+                    t.users.c.id.in_(subjects)
+                )
+            ).all()
+            rows = conn.execute(
+                _NAMED_EVENTS.where(t.events.c.user_ix.in_(subjects)).order_by(
+                    t.events.c.ts, t.events.c.id
+                )
+            ).all()
+        return ShopperData(
+            user_id=next((name for name, anonymous in ids if not anonymous), None),
+            anonymous_ids=tuple(sorted(name for name, anonymous in ids if anonymous)),
+            events=tuple(_event_from_row(row) for row in rows),
+        )
+
+    def erase_user(self, user_id: str | None = None, *, anonymous_id: str | None = None) -> int:
+        """Delete every event of one shopper and their identity links; return how many events.
+
+        The shopper is the person :meth:`export_user` exports. The ids themselves stay in
+        the store's dictionary of ids, without events or links: other processes may hold
+        their integer index, and a shopper who comes back is counted afresh. Events of
+        another user that carried one of the shopper's anonymous ids (a shared device) stay
+        that user's. Each erasure is logged in ``recsdk_erasures`` (when, and how many
+        events, never whose), which tells every recommender on the store to fit afresh.
+
+        An event the shopper's tracker still retries after this is stored again, as new:
+        stop tracking a shopper (consent withdrawn) before erasing them.
+        """
+        user_id, anonymous_id = _shopper_ids(user_id, anonymous_id)
+        links = t.identity_links.c
+        with self._write() as conn:
+            subjects = self._subjects(conn, user_id, anonymous_id)
+            if not subjects:
+                return 0
+            erased = conn.execute(
+                sa.delete(t.events).where(t.events.c.user_ix.in_(subjects))
+            ).rowcount
+            unlinked = conn.execute(
+                sa.delete(t.identity_links).where(
+                    sa.or_(links.anonymous_ix.in_(subjects), links.user_ix.in_(subjects))
+                )
+            ).rowcount
+            if erased or unlinked:
+                _log_erasure(conn, "shopper", erased)
+        return int(erased)
+
+    def erase_before(self, moment: datetime | str | float) -> int:
+        """Delete every event that happened before ``moment``; return how many (retention).
+
+        ``moment`` is a datetime (naive means UTC), an ISO 8601 string or epoch seconds;
+        an event's time is its ``timestamp``. The events are deleted in short transactions
+        of a range of rows each, so that tracking goes on meanwhile. Identity links and ids
+        stay. Logged in ``recsdk_erasures`` like :meth:`erase_user`.
+        """
+        try:
+            cutoff = _millis(parse_timestamp(moment))
+        except InvalidEvent as error:
+            raise ValidationError("moment", error.reason) from None
+        with self._read() as conn:
+            first, last = conn.execute(
+                sa.select(sa.func.min(t.events.c.id), sa.func.max(t.events.c.id))
+            ).one()
+        if first is None:
+            return 0
+        erased = 0
+        for lower in range(first - 1, last, _ERASE_CHUNK):
+            with self._write() as conn:
+                erased += conn.execute(
+                    sa.delete(t.events).where(
+                        t.events.c.id > lower,
+                        t.events.c.id <= lower + _ERASE_CHUNK,
+                        t.events.c.ts < cutoff,
+                    )
+                ).rowcount
+        if erased:
+            # Logged after the last delete: a recommender that refreshed meanwhile still
+            # sees a newer mark than the one it fitted under, and fits afresh.
+            with self._write() as conn:
+                _log_erasure(conn, "before", erased)
+        return erased
 
     # -- interning ids ----------------------------------------------------------------
 
@@ -624,25 +734,14 @@ class EventStore:
 
     def item_events(self, item_id: str, *, limit: int = 100) -> list[Event]:
         """Return the latest events about one item, newest first."""
-        subject = t.users.alias("subject")
-        visitor = t.users.alias("visitor")
         query = (
-            sa.select(
-                t.events,
-                subject.c.external_id.label("subject_id"),
-                subject.c.anonymous.label("subject_anonymous"),
-                visitor.c.external_id.label("visitor_id"),
-            )
-            .join(subject, subject.c.id == t.events.c.user_ix)
-            .outerjoin(visitor, visitor.c.id == t.events.c.anonymous_ix)
-            .join(t.items, t.items.c.id == t.events.c.item_ix)
-            .where(t.items.c.external_id == item_id)
+            _NAMED_EVENTS.where(t.items.c.external_id == item_id)
             .order_by(t.events.c.ts.desc(), t.events.c.id.desc())
             .limit(limit)
         )
         with self._read() as conn:
             rows = conn.execute(query).all()
-        return [_event_from_row(row, item_id) for row in rows]
+        return [_event_from_row(row) for row in rows]
 
     def interactions(self, since: int | None = None) -> Interactions:
         """Read user-item events as numpy arrays, all of them or those stored after ``since``.
@@ -661,8 +760,11 @@ class EventStore:
             links = conn.execute(
                 sa.select(t.identity_links.c.anonymous_ix, t.identity_links.c.user_ix)
             ).all()
+            erasures = conn.scalar(sa.select(sa.func.max(t.erasures.c.id))) or 0
         if upper <= lower:
-            return Interactions.empty(n_users, n_items, watermark=max(upper, lower))
+            return Interactions.empty(
+                n_users, n_items, watermark=max(upper, lower), erasures=erasures
+            )
         columns = self._read_interaction_columns(lower, upper)
         users = columns[0].astype(np.int32)
         if links:
@@ -677,6 +779,7 @@ class EventStore:
             timestamps=columns[3] / 1000.0,
             values=columns[4].astype(np.float32),
             watermark=upper,
+            erasures=erasures,
             n_users=n_users,
             n_items=n_items,
         )
@@ -886,6 +989,29 @@ def _is_lean(event: Event) -> bool:
     )
 
 
+def _shopper_ids(user_id: object, anonymous_id: object) -> tuple[str | None, str | None]:
+    """A shopper's ids, checked as events check them (integers become strings)."""
+    try:
+        return (
+            None if user_id is None else check_id("user_id", user_id),
+            None if anonymous_id is None else check_id("anonymous_id", anonymous_id),
+        )
+    except InvalidEvent as error:
+        raise ValidationError(error.field, error.reason) from None
+
+
+def _log_erasure(conn: sa.Connection, scope: str, events: int) -> None:
+    conn.execute(t.erasures.insert().values(erased_at=_now_ms(), scope=scope, events=int(events)))
+
+
+def _migrate(conn: sa.Connection, version: int) -> None:
+    """Bring a database of an older schema version up to this one (tables only added)."""
+    for added in range(version + 1, t.SCHEMA_VERSION + 1):
+        for table in t.ADDED_IN[added]:
+            table.create(conn, checkfirst=True)
+    conn.execute(sa.update(t.schema_version).values(version=t.SCHEMA_VERSION))
+
+
 def _millis(moment: datetime) -> int:
     # Exact: whole seconds from the float, the rest from the integer microseconds.
     return int(moment.timestamp()) * 1000 + moment.microsecond // 1000
@@ -926,14 +1052,35 @@ def _full_row(
     )
 
 
-def _event_from_row(row: sa.Row[Any], item_id: str) -> Event:
+def _named_events() -> sa.Select[Any]:
+    """Event rows with their subject's, visitor's and item's external ids."""
+    subject = t.users.alias("subject")
+    visitor = t.users.alias("visitor")
+    return (
+        sa.select(
+            t.events,
+            subject.c.external_id.label("subject_id"),
+            subject.c.anonymous.label("subject_anonymous"),
+            visitor.c.external_id.label("visitor_id"),
+            t.items.c.external_id.label("item_id"),
+        )
+        .join(subject, subject.c.id == t.events.c.user_ix)
+        .outerjoin(visitor, visitor.c.id == t.events.c.anonymous_ix)
+        .outerjoin(t.items, t.items.c.id == t.events.c.item_ix)
+    )
+
+
+_NAMED_EVENTS: Final = _named_events()
+
+
+def _event_from_row(row: sa.Row[Any]) -> Event:
     anonymous = bool(row.subject_anonymous)
     return Event(
         row.custom_type or TypeCode(row.type).name,
         event_id=_uuid_from_bytes(row.event_id),
         user_id=None if anonymous else row.subject_id,
         anonymous_id=row.subject_id if anonymous else row.visitor_id,
-        item_id=item_id,
+        item_id=row.item_id,
         timestamp=_from_ms(row.ts),
         quantity=row.quantity,
         price=row.price,

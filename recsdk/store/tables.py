@@ -16,8 +16,11 @@ from sqlalchemy.dialects import mysql, sqlite
 
 from recsdk.events import MAX_ID_LENGTH
 
-SCHEMA_VERSION: Final = 1
-"""The version of the tables below; bump it, with a migration, whenever they change."""
+SCHEMA_VERSION: Final = 2
+"""The version of the tables below; bump it, with a migration, whenever they change.
+
+Version 2 added ``recsdk_erasures``; a version 1 database gains it when a store opens it.
+"""
 
 metadata = sa.MetaData()
 
@@ -139,3 +142,17 @@ identity_links = sa.Table(
     sa.Column("linked_at", sa.BigInteger, nullable=False),
 )
 """Which user an anonymous visitor turned out to be (first link wins)."""
+
+erasures = sa.Table(
+    "recsdk_erasures",
+    metadata,
+    sa.Column("id", RowId, primary_key=True),
+    sa.Column("erased_at", sa.BigInteger, nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),  # "shopper" or "before"
+    sa.Column("events", sa.BigInteger, nullable=False),
+)
+"""A log of erasures that says when and how many events, never whose: a model fitted
+before the newest row may still hold erased events, so recommenders fit afresh."""
+
+ADDED_IN: Final = {2: (erasures,)}
+"""The tables each schema version added, which opening an older database creates."""
