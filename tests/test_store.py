@@ -166,6 +166,23 @@ def test_an_unknown_schema_version_is_refused(store_url: str) -> None:
         EventStore(store_url)
 
 
+def test_a_closed_store_says_so(store_url: str) -> None:
+    store = EventStore(store_url)
+    store.add(view())
+    store.item_event_rows("u1")  # the per-thread reader on SQLite
+    store.close()
+    for call in (
+        lambda: store.add(view(item="sku-2")),
+        lambda: store.history("u1"),
+        lambda: store.item_event_rows("u1"),
+        lambda: store.interactions(),
+        lambda: store.erase_user("u1"),
+    ):
+        with pytest.raises(StoreError, match="is closed"):
+            call()
+    store.close()  # twice is fine
+
+
 def test_create_false_refuses_an_empty_database(sqlite_url: str) -> None:
     with pytest.raises(StoreError, match="no recsdk tables"):
         EventStore(sqlite_url, create=False)

@@ -236,6 +236,7 @@ class EventStore:
         self._visitors = _IdSpace(t.users, insert_user, anonymous=True)
         self._items = _IdSpace(t.items, insert_skipping_duplicates(t.items, dialect), None)
         self._readers = _Readers(self._engine) if self._sqlite else None
+        self._closed = False
         try:
             self._prepare_schema(create)
         except BaseException:
@@ -252,7 +253,9 @@ class EventStore:
         self.close()
 
     def close(self) -> None:
-        """Close the store's database connections."""
+        """Close the store's database connections; using the store afterwards raises
+        :class:`~recsdk.errors.StoreError`."""
+        self._closed = True
         if self._readers is not None:
             self._readers.close()
         self._engine.dispose()
@@ -295,15 +298,23 @@ class EventStore:
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        with self._engine.connect() as conn:
+        with self._connect() as conn:
             conn.execution_options(**WRITE)
             with conn.begin():
                 yield conn
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        with self._engine.connect() as conn, conn.begin():
+        with self._connect() as conn, conn.begin():
             yield conn
+
+    def _connect(self) -> sa.Connection:
+        self._check_open()
+        return self._engine.connect()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self!r} is closed")
 
     # -- writing events ---------------------------------------------------------------
 
@@ -838,6 +849,7 @@ class EventStore:
         if user_id is None and anonymous_id is None:
             raise TypeError("give user_id, anonymous_id or both")
         if self._readers is not None:
+            self._check_open()
             # One SELECT on the thread's own driver connection, in autocommit mode: the
             # statement is its own snapshot, and no pool checkout is paid per request.
             cursor = self._readers.connection().execute(

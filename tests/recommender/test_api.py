@@ -12,7 +12,7 @@ import pytest
 
 import recsdk
 from recsdk import InvalidEvent, NotFitted, Recommendation, Recommendations, Recommender
-from recsdk.errors import ValidationError
+from recsdk.errors import StoreError, ValidationError
 from recsdk.recommender import REASON_TYPES
 
 
@@ -44,6 +44,8 @@ def test_the_few_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert rec.bought_together(["sku-1", "sku-7"])
     assert rec.trending(k=10, category="kitchen").item_ids == ["sku-1"]
     rec.close()
+    with pytest.raises(StoreError, match="is closed"):  # the store it opened
+        rec.track("view", user_id="u1", item_id="sku-1")
     assert (tmp_path / "shop.db").exists()
     assert (tmp_path / "shop.db.recsdk" / "current").exists()
     with Recommender() as default:  # recsdk.db in the working directory
