@@ -1003,6 +1003,9 @@ def _is_lean(event: Event) -> bool:
 
 def _shopper_ids(user_id: object, anonymous_id: object) -> tuple[str | None, str | None]:
     """A shopper's ids, checked as events check them (integers become strings)."""
+    for field, value in (("user_id", user_id), ("anonymous_id", anonymous_id)):
+        if value == "":
+            raise ValidationError(field, "must not be empty")
     try:
         return (
             None if user_id is None else check_id("user_id", user_id),

@@ -1,0 +1,7 @@
+"""``python -m recsdk``: the ``recsdk`` command (see :mod:`recsdk.cli`)."""
+
+import sys
+
+from recsdk.cli import main
+
+sys.exit(main())
