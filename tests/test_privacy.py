@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from recsdk import Event, EventStore
+from recsdk import Event, EventStore, SchemaMismatch
 from recsdk.errors import ValidationError
 from recsdk.store import store as store_module
 from recsdk.store import tables
@@ -69,6 +69,8 @@ def test_export_holds_the_persons_ids_and_every_event_oldest_first(store: EventS
     assert [e.event_id for e in export.events] == [events[name].event_id for name in mine]
     assert export.events[2] == events["alice-buy"]  # every field comes back
     assert export == store.export_user(anonymous_id="a1")  # the same person
+    assert store.shopper_ids(anonymous_id="a1") == ("alice", ("a1",))
+    assert store.shopper_ids("carol") == ("carol", ())
 
 
 def test_an_export_is_json_ready(store: EventStore) -> None:
@@ -142,13 +144,16 @@ def test_another_users_events_from_a_shared_device_stay_theirs(store: EventStore
 
 def test_each_erasure_is_logged_without_whose(store: EventStore) -> None:
     fill_two_shoppers(store)
-    assert store.interactions().erasures == 0
+    marks = [store.interactions().erasures]
+    assert marks == [0]
     store.erase_user("alice")
+    marks.append(store.interactions().erasures)
     store.erase_user("carol")  # unknown: nothing erased, nothing logged
+    marks.append(store.interactions().erasures)
     store.erase_user("bob")
+    marks.append(store.interactions(since=10**9).erasures)
     assert erasure_log(store) == [("shopper", 4), ("shopper", 1)]
-    assert store.interactions().erasures == 2
-    assert store.interactions(since=10**9).erasures == 2
+    assert marks[0] < marks[1] == marks[2] < marks[3] == store.erasure_mark()
 
 
 def test_a_shopper_who_comes_back_is_counted_afresh(store: EventStore) -> None:
@@ -183,6 +188,70 @@ def test_erase_before_deletes_older_events_only(
     assert erasure_log(store) == [("before", 9)]
 
 
+def test_an_erase_before_stopped_halfway_is_logged_as_far_as_it_went(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "_ERASE_CHUNK", 2)
+    store.add_many([event(user_id="u", item_id=f"i{n}", minutes=-60) for n in range(6)])
+    write = store._write
+    transactions = []
+
+    def failing_third() -> Any:
+        transactions.append(1)
+        if len(transactions) == 3:
+            raise sa.exc.OperationalError("DELETE", {}, Exception("database is locked"))
+        return write()
+
+    monkeypatch.setattr(store, "_write", failing_third)
+    with pytest.raises(sa.exc.OperationalError):
+        store.erase_before(T0)
+    monkeypatch.undo()
+    assert store.counts().events == 2
+    assert erasure_log(store) == [("before", 4)]  # one row for the run, added to per chunk
+    assert store.interactions().erasures > 0
+
+
+def test_erase_before_drops_old_links_whose_visitor_has_no_events_left(
+    store: EventStore,
+) -> None:
+    store.add_many(
+        [
+            event(user_id="alice", anonymous_id="a1", item_id="mug", minutes=-600),
+            event(anonymous_id="a2", item_id="mug", minutes=-600),
+            event(anonymous_id="a2", item_id="bowl", minutes=10),
+            event(user_id="bob", anonymous_id="a2", item_id="plate", minutes=-600),
+        ]
+    )
+    old = store_module._millis(T0 - timedelta(days=1))
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(tables.identity_links).values(linked_at=old))
+    assert store.erase_before(T0) == 3
+    assert store.counts().identity_links == 1  # a2 -> bob stays: a2 has an event left
+    assert store.export_user("bob").anonymous_ids == ("a2",)
+
+
+# (On SQLite the erasing writer holds the database: no link can be made meanwhile.)
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_a_link_made_while_a_shopper_is_erased_is_erased_too(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with EventStore(store_url) as store, EventStore(store_url) as other:
+        store.add(event(user_id="alice", anonymous_id="a1", item_id="mug"))
+        subjects = store._subjects
+
+        def then_a_login_elsewhere(*args: Any) -> list[int]:
+            found = subjects(*args)
+            other.add(event(user_id="alice", anonymous_id="a2", item_id="bowl"))
+            other.add(event(anonymous_id="a2", item_id="plate", minutes=-1))
+            return found
+
+        monkeypatch.setattr(store, "_subjects", then_a_login_elsewhere)
+        assert store.erase_user("alice") == 3  # with the new link, and a2's own event
+        monkeypatch.undo()
+        assert store.counts().events == 0
+        assert store.counts().identity_links == 0
+
+
 def test_erase_before_takes_strings_and_epoch_seconds(store: EventStore) -> None:
     store.add_many([event(user_id="u", item_id=f"i{d}", minutes=-1440 * d) for d in range(3)])
     assert store.erase_before("2026-10-31T00:00:00Z") == 1
@@ -212,3 +281,18 @@ def test_a_version_1_database_gains_the_erasure_log(store_url: str) -> None:
         with store.engine.connect() as conn:
             assert conn.scalars(sa.select(tables.schema_version.c.version)).all() == [2]
     assert tables.SCHEMA_VERSION == 2
+
+
+def test_a_version_1_database_that_cannot_be_upgraded_says_why(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with EventStore(sqlite_url) as store, store.engine.begin() as conn:
+        tables.erasures.drop(conn)
+        conn.execute(sa.update(tables.schema_version).values(version=1))
+
+    def denied(conn: sa.Connection, version: int) -> None:
+        raise sa.exc.ProgrammingError("CREATE TABLE", {}, Exception("permission denied"))
+
+    monkeypatch.setattr(store_module, "_migrate", denied)
+    with pytest.raises(SchemaMismatch, match="version 1, and upgrading it to version 2 failed"):
+        EventStore(sqlite_url)

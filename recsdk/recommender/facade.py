@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -334,12 +335,17 @@ class Recommender:
 
         Their cached lists are dropped, so their next lists come from an empty history at
         once. The fitted models forget their events at the next :meth:`refresh` (or the
-        periodic one), which fits afresh after any erasure, in any process; call
-        :meth:`fit` to make them forget now.
+        periodic one), which fits afresh after any erasure, in any process, as
+        :meth:`recommend_many` does first; call :meth:`fit` to make them forget now.
         """
         user_id, anonymous_id = _shopper_key(user_id, anonymous_id)
+        # Every id of the person, also those linked by other processes, for the caches.
+        known_user, known_visitors = self.store.shopper_ids(user_id, anonymous_id=anonymous_id)
         erased = self.store.erase_user(user_id, anonymous_id=anonymous_id)
         users, visitors = self._linked(user_id, anonymous_id)
+        if known_user is not None:
+            users.add(known_user)
+        visitors.update(known_visitors)
         self._caches.invalidate(users, visitors)
         for visitor in visitors:
             self._owners.pop(visitor, None)
@@ -347,7 +353,7 @@ class Recommender:
             self._visitors.pop(user, None)
         return erased
 
-    def erase_before(self, moment: Any) -> int:
+    def erase_before(self, moment: datetime | str | float) -> int:
         """Delete every event older than ``moment`` (:meth:`EventStore.erase_before`, for a
         retention period); return how many. Cached lists are dropped; the models forget
         those events at the next :meth:`refresh`, which fits afresh."""
@@ -559,10 +565,14 @@ class Recommender:
     ) -> RecommendationBatch:
         """:meth:`recommend` for many users at once (default: every user), in parallel.
 
-        Histories come from the fitted model plus the events stored since the fit, so no
+        Histories come from the fitted model (as of the last fit or refresh), so no
         per-user query is made; this is the path for e-mail campaigns and precomputation.
+        When events were erased since the model was fitted, it refreshes first (a full
+        fit), so that no list is made from erased events.
         """
         _positive("k", k)
+        if self.store.erasure_mark() != self._serving().erasures:
+            self.refresh()
         names = (
             None
             if user_ids is None

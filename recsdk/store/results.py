@@ -95,8 +95,9 @@ class Interactions(EventArrays):
     identified appear under their user's index.
 
     Pass ``watermark`` as ``since`` to the next :meth:`EventStore.interactions` call to read
-    only the events stored after these. ``erasures`` counts the erasures logged so far: when
-    it grows, events read before may be gone, and a model fitted on them should be refitted.
+    only the events stored after these. ``erasures`` is the store's erasure mark
+    (:meth:`EventStore.erasure_mark`): when it grows, events read before may be gone, and a
+    model fitted on them should be refitted.
     """
 
     watermark: int = 0

@@ -205,7 +205,9 @@ class EventStore:
         ``mariadb://...`` use PyMySQL unless the URL names another driver.
     create:
         Create the tables when the database has none yet (the default). With ``False``, a
-        database without them raises :class:`~recsdk.errors.StoreError`.
+        database without them raises :class:`~recsdk.errors.StoreError`. Either way, a
+        database of an older schema version gains the tables added since (see
+        ``tables.ADDED_IN``).
     busy_timeout:
         Seconds a SQLite writer waits for another process's write to finish.
     echo:
@@ -272,16 +274,16 @@ class EventStore:
             self._check_or_create_schema(create)
         except sa.exc.DBAPIError:
             # Another process may have created the tables at the same moment; look again.
-            self._check_or_create_schema(create=False)
+            self._check_or_create_schema(create=False, again=True)
 
-    def _check_or_create_schema(self, create: bool) -> None:
+    def _check_or_create_schema(self, create: bool, again: bool = False) -> None:
         with self._write() as conn:
             if sa.inspect(conn).has_table(t.schema_version.name):
                 versions = conn.scalars(sa.select(t.schema_version.c.version)).all()
                 if versions == [t.SCHEMA_VERSION]:
                     return
                 if len(versions) == 1 and 1 <= versions[0] < t.SCHEMA_VERSION:
-                    _migrate(conn, versions[0])
+                    self._migrate(conn, versions[0], again)
                     return
                 raise SchemaMismatch(
                     f"the database at {self!r} has recsdk schema version "
@@ -295,6 +297,18 @@ class EventStore:
                 t.schema_version.insert(),
                 {"version": t.SCHEMA_VERSION, "installed_at": _now_ms()},
             )
+
+    def _migrate(self, conn: sa.Connection, version: int, again: bool) -> None:
+        try:
+            _migrate(conn, version)
+        except sa.exc.DBAPIError as error:
+            if not again:
+                raise  # maybe another process migrating at the same moment: look again
+            raise SchemaMismatch(
+                f"the database at {self!r} has recsdk schema version {version}, and "
+                f"upgrading it to version {t.SCHEMA_VERSION} failed ({error.orig}): open it "
+                f"once as a database user allowed to create tables"
+            ) from error
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
@@ -472,6 +486,16 @@ class EventStore:
 
     # -- privacy ----------------------------------------------------------------------
 
+    def shopper_ids(
+        self, user_id: str | None = None, *, anonymous_id: str | None = None
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """Return one shopper's user id (or ``None``) and anonymous ids, as the store links
+        them: the ids :meth:`export_user` and :meth:`erase_user` take together."""
+        user_id, anonymous_id = _shopper_ids(user_id, anonymous_id)
+        with self._read() as conn:
+            subjects = self._subjects(conn, user_id, anonymous_id)
+            return _person_ids(conn, subjects, user_id, anonymous_id)
+
     def export_user(
         self, user_id: str | None = None, *, anonymous_id: str | None = None
     ) -> ShopperData:
@@ -485,89 +509,96 @@ class EventStore:
         user_id, anonymous_id = _shopper_ids(user_id, anonymous_id)
         with self._read() as conn:
             subjects = self._subjects(conn, user_id, anonymous_id)
-            if not subjects:
-                return ShopperData(user_id, () if anonymous_id is None else (anonymous_id,), ())
-            ids = conn.execute(
-                sa.select(t.users.c.external_id, t.users.c.anonymous).where(
-                    t.users.c.id.in_(subjects)
-                )
-            ).all()
+            ids = _person_ids(conn, subjects, user_id, anonymous_id)
             rows = conn.execute(
                 _NAMED_EVENTS.where(t.events.c.user_ix.in_(subjects)).order_by(
                     t.events.c.ts, t.events.c.id
                 )
             ).all()
-        return ShopperData(
-            user_id=next((name for name, anonymous in ids if not anonymous), None),
-            anonymous_ids=tuple(sorted(name for name, anonymous in ids if anonymous)),
-            events=tuple(_event_from_row(row) for row in rows),
-        )
+        return ShopperData(*ids, events=tuple(_event_from_row(row) for row in rows))
 
     def erase_user(self, user_id: str | None = None, *, anonymous_id: str | None = None) -> int:
         """Delete every event of one shopper and their identity links; return how many events.
 
-        The shopper is the person :meth:`export_user` exports. The ids themselves stay in
-        the store's dictionary of ids, without events or links: other processes may hold
-        their integer index, and a shopper who comes back is counted afresh. Events of
-        another user that carried one of the shopper's anonymous ids (a shared device) stay
-        that user's. Each erasure is logged in ``recsdk_erasures`` (when, and how many
-        events, never whose), which tells every recommender on the store to fit afresh.
+        The shopper is the person :meth:`export_user` exports; an anonymous id that was
+        linked to a user erases that user too, so check who asks before calling this. The
+        ids themselves stay in the store's dictionary of ids, without events or links:
+        other processes may hold their integer index, and a shopper who comes back is
+        counted afresh. Events of another user that carried one of the shopper's anonymous
+        ids (a shared device) stay that user's. Each erasure is logged in
+        ``recsdk_erasures`` (when, and how many events, never whose), which tells every
+        recommender on the store to fit afresh.
 
         An event the shopper's tracker still retries after this is stored again, as new:
         stop tracking a shopper (consent withdrawn) before erasing them.
         """
         user_id, anonymous_id = _shopper_ids(user_id, anonymous_id)
-        links = t.identity_links.c
         with self._write() as conn:
-            subjects = self._subjects(conn, user_id, anonymous_id)
-            if not subjects:
+            person = self._subjects(conn, user_id, anonymous_id)
+            if not person:
                 return 0
-            erased = conn.execute(
-                sa.delete(t.events).where(t.events.c.user_ix.in_(subjects))
-            ).rowcount
-            unlinked = conn.execute(
-                sa.delete(t.identity_links).where(
-                    sa.or_(links.anonymous_ix.in_(subjects), links.user_ix.in_(subjects))
-                )
-            ).rowcount
+            erased, unlinked = _erase_person(conn, person)
             if erased or unlinked:
                 _log_erasure(conn, "shopper", erased)
-        return int(erased)
+        return erased
 
     def erase_before(self, moment: datetime | str | float) -> int:
         """Delete every event that happened before ``moment``; return how many (retention).
 
         ``moment`` is a datetime (naive means UTC), an ISO 8601 string or epoch seconds;
         an event's time is its ``timestamp``. The events are deleted in short transactions
-        of a range of rows each, so that tracking goes on meanwhile. Identity links and ids
-        stay. Logged in ``recsdk_erasures`` like :meth:`erase_user`.
+        of a range of rows each, so that tracking goes on meanwhile; each one is logged in
+        ``recsdk_erasures`` as it commits, like :meth:`erase_user`, so that an erasure
+        stopped halfway still tells recommenders to fit afresh. Identity links made before
+        ``moment`` go too where no event of their anonymous id is left; ids stay.
         """
         try:
             cutoff = _millis(parse_timestamp(moment))
         except InvalidEvent as error:
             raise ValidationError("moment", error.reason) from None
-        with self._read() as conn:
-            first, last = conn.execute(
-                sa.select(sa.func.min(t.events.c.id), sa.func.max(t.events.c.id))
-            ).one()
-        if first is None:
-            return 0
+        e = t.events.c
+        log_id: int | None = None
         erased = 0
-        for lower in range(first - 1, last, _ERASE_CHUNK):
+        for lower, upper in self._id_ranges(e.id):
             with self._write() as conn:
-                erased += conn.execute(
-                    sa.delete(t.events).where(
-                        t.events.c.id > lower,
-                        t.events.c.id <= lower + _ERASE_CHUNK,
-                        t.events.c.ts < cutoff,
-                    )
+                deleted = conn.execute(
+                    sa.delete(t.events).where(e.id > lower, e.id <= upper, e.ts < cutoff)
                 ).rowcount
-        if erased:
-            # Logged after the last delete: a recommender that refreshed meanwhile still
-            # sees a newer mark than the one it fitted under, and fits afresh.
-            with self._write() as conn:
-                _log_erasure(conn, "before", erased)
+                if deleted:
+                    log_id = _log_erasure(conn, "before", deleted, log_id)
+                    erased += deleted
+        self._unlink_before(cutoff)
         return erased
+
+    def erasure_mark(self) -> int:
+        """A number that grows with every erasure (the ``erasures`` of
+        :meth:`interactions`): a model fitted under a smaller one may hold erased events."""
+        with self._read() as conn:
+            return int(conn.scalar(_ERASURE_MARK) or 0)
+
+    def _id_ranges(self, key: sa.Column[Any]) -> Iterator[tuple[int, int]]:
+        """``(lower, upper]`` ranges of at most ``_ERASE_CHUNK`` values of an integer key."""
+        with self._read() as conn:
+            first, last = conn.execute(sa.select(sa.func.min(key), sa.func.max(key))).one()
+        if first is None:
+            return
+        for lower in range(first - 1, last, _ERASE_CHUNK):
+            yield lower, lower + _ERASE_CHUNK
+
+    def _unlink_before(self, cutoff: int) -> None:
+        """Delete the links made before ``cutoff`` whose anonymous id has no events left."""
+        links = t.identity_links.c
+        events_left = sa.exists().where(t.events.c.user_ix == links.anonymous_ix)
+        for lower, upper in self._id_ranges(links.anonymous_ix):
+            with self._write() as conn:
+                conn.execute(
+                    sa.delete(t.identity_links).where(
+                        links.anonymous_ix > lower,
+                        links.anonymous_ix <= upper,
+                        links.linked_at < cutoff,
+                        ~events_left,
+                    )
+                )
 
     # -- interning ids ----------------------------------------------------------------
 
@@ -771,7 +802,7 @@ class EventStore:
             links = conn.execute(
                 sa.select(t.identity_links.c.anonymous_ix, t.identity_links.c.user_ix)
             ).all()
-            erasures = conn.scalar(sa.select(sa.func.max(t.erasures.c.id))) or 0
+            erasures = conn.scalar(_ERASURE_MARK) or 0
         if upper <= lower:
             return Interactions.empty(
                 n_users, n_items, watermark=max(upper, lower), erasures=erasures
@@ -1015,8 +1046,56 @@ def _shopper_ids(user_id: object, anonymous_id: object) -> tuple[str | None, str
         raise ValidationError(error.field, error.reason) from None
 
 
-def _log_erasure(conn: sa.Connection, scope: str, events: int) -> None:
-    conn.execute(t.erasures.insert().values(erased_at=_now_ms(), scope=scope, events=int(events)))
+def _person_ids(
+    conn: sa.Connection, subjects: list[int], user_id: str | None, anonymous_id: str | None
+) -> tuple[str | None, tuple[str, ...]]:
+    """The user id and anonymous ids of a person (``_subjects``); an unknown one keeps the
+    id it was asked by."""
+    if not subjects:
+        return user_id, () if anonymous_id is None else (anonymous_id,)
+    users = t.users.c
+    ids = conn.execute(
+        sa.select(users.external_id, users.anonymous).where(users.id.in_(subjects))
+    ).all()
+    return (
+        next((name for name, anonymous in ids if not anonymous), None),
+        tuple(sorted(name for name, anonymous in ids if anonymous)),
+    )
+
+
+def _erase_person(conn: sa.Connection, person: list[int]) -> tuple[int, int]:
+    """Delete the events and links of a person (``_subjects``); return how many of each.
+
+    Links committed meanwhile by other writers (PostgreSQL and MySQL read committed rows
+    statement by statement) are looked for again, so none is left without its events.
+    """
+    owner, erased, unlinked = person[0], 0, 0
+    pending, done = set(person), set()
+    links = t.identity_links.c
+    while pending:
+        ids = sorted(pending)
+        erased += conn.execute(sa.delete(t.events).where(t.events.c.user_ix.in_(ids))).rowcount
+        unlinked += conn.execute(
+            sa.delete(t.identity_links).where(links.anonymous_ix.in_(ids))
+        ).rowcount
+        done |= pending
+        linked = conn.scalars(sa.select(links.anonymous_ix).where(links.user_ix == owner))
+        pending = set(linked) - done
+    return int(erased), int(unlinked)
+
+
+def _log_erasure(conn: sa.Connection, scope: str, events: int, log_id: int | None = None) -> int:
+    """Log an erasure, or add to the one ``log_id`` names; return its id."""
+    log = t.erasures
+    if log_id is not None:
+        conn.execute(
+            sa.update(log).where(log.c.id == log_id).values(events=log.c.events + int(events))
+        )
+        return log_id
+    row = {"erased_at": _now_ms(), "scope": scope, "events": int(events)}
+    key = conn.execute(log.insert().values(**row)).inserted_primary_key
+    assert key is not None  # a plain INSERT of one row
+    return int(key[0])
 
 
 def _migrate(conn: sa.Connection, version: int) -> None:
@@ -1086,6 +1165,12 @@ def _named_events() -> sa.Select[Any]:
 
 
 _NAMED_EVENTS: Final = _named_events()
+
+# Grows with every committed erasure, whatever order concurrent ones commit in (a largest
+# id would not: ids are handed out before commit), and with every chunk of erase_before.
+_ERASURE_MARK: Final = sa.select(
+    sa.func.count() + sa.func.coalesce(sa.func.sum(t.erasures.c.events), 0)
+)
 
 
 def _event_from_row(row: sa.Row[Any]) -> Event:
