@@ -9,6 +9,7 @@ collector (``/recsdk/recsdk.js``), which records the product view; the page list
 items. ``POST /checkout`` records a purchase from the server. ``RECSDK_DATABASE_URL`` picks
 the database (default: ``recsdk-shop.db`` in the working directory); ``POST /admin/fit``
 fits the model on what was tracked so far (a real shop would fit on a schedule).
+``GET`` and ``DELETE /users/{user_id}/data`` export and erase a shopper's data.
 """
 
 from __future__ import annotations
@@ -107,3 +108,15 @@ def recommendations(user_id: str) -> list[dict[str, object]]:
 def fit() -> dict[str, bool]:
     rec.fit()
     return {"fitted": True}
+
+
+# A shopper's right to see and delete their data (docs/privacy.md). A real shop serves
+# these to the logged-in shopper only, for their own id, after its own login check.
+@app.get("/users/{user_id}/data")
+def export_data(user_id: str) -> dict[str, object]:
+    return rec.export_user(user_id).to_dict()
+
+
+@app.delete("/users/{user_id}/data")
+def erase_data(user_id: str) -> dict[str, int]:
+    return {"erased_events": rec.erase_user(user_id)}

@@ -35,6 +35,9 @@ def test_the_fastapi_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             answers.append(await http.get("/products/sku-1"))
             answers.append(await http.get("/users/u1/recommendations"))
             answers.append(await http.get("/recsdk/recsdk.js"))
+            answers.append(await http.get("/users/u1/data"))
+            answers.append(await http.delete("/users/u1/data"))
+            answers.append(await http.get("/users/u1/data"))
             return answers
 
     async def mistakes() -> list[httpx.Response]:
@@ -49,7 +52,8 @@ def test_the_fastapi_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
             ]
 
     try:
-        before, event, fitted, page, recommended, script = asyncio.run(visit())
+        answers = asyncio.run(visit())
+        before, event, fitted, page, recommended, script, exported, erased, gone = answers
         empty_user, control, too_long, quoted = asyncio.run(mistakes())
     finally:
         shop.rec.close()
@@ -60,6 +64,9 @@ def test_the_fastapi_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert 'href="/products/sku-2"' in page.text  # bought together with sku-1
     assert recommended.json()[0]["item_id"] == "sku-3"  # bought by u2, who shares u1's taste
     assert script.headers["content-type"] == "application/javascript; charset=utf-8"
+    assert [e["item_id"] for e in exported.json()["events"]] == ["sku-1", "sku-2"]
+    assert erased.json() == {"erased_events": 2}
+    assert gone.json()["events"] == []
     # The client's mistakes are answered 422 with the field, never 500.
     assert (empty_user.status_code, empty_user.json()["field"]) == (422, "user_id")
     assert (control.status_code, control.json()["field"]) == (422, "user_id")
