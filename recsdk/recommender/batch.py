@@ -144,6 +144,8 @@ def recommend_batch(
     top_items = np.take_along_axis(items, order, axis=1)
     top_values = np.take_along_axis(values, order, axis=1)
     top_items[~np.isfinite(top_values)] = -1
+    # A row without history has nothing of its own: filled as a single list would be.
+    top_items[histories.row_lengths() == 0] = -1
     top_scores = np.where(np.isfinite(top_values), top_values, 0.0).astype(np.float32)
     reasons = np.zeros(top_items.shape, dtype=np.int8)
     short = np.flatnonzero((top_items < 0).any(axis=1))

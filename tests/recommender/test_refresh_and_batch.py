@@ -100,6 +100,12 @@ def test_batch_lists_match_single_lists(tmp_path: Path) -> None:
             single = rec.recommend(user, k=7)
             assert batch.item_ids(user) == single.item_ids, user
             assert [r.reason for r in batch[user]] == [r.reason for r in single], user
+        # No history, nothing personal: the codes and scores say so, as a single list does.
+        unknown = users.index("unknown")
+        assert (batch.reasons[unknown] > 0).all()
+        assert [r.score for r in batch["unknown"]] == [
+            r.score for r in rec.recommend("unknown", k=7)
+        ]
         everyone = rec.recommend_many(k=3)
         assert sorted(everyone.user_ids) == sorted(users[:-1])
         assert all(len(found) == 3 for _, found in everyone)
