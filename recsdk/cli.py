@@ -28,9 +28,14 @@ __all__ = ["main"]
 DEFAULT_URL = "sqlite:///recsdk.db"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, *, url: str | None = None, prog: str = "recsdk") -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit status.
+
+    ``url`` is the database when the command line names none (the Flask and Django
+    commands pass their app's ``RECSDK_DATABASE_URL``); ``prog`` names the command in help.
+    """
+    default = url or os.environ.get("RECSDK_DATABASE_URL", DEFAULT_URL)
+    args = _parser(default, prog).parse_args(argv)
     import sqlalchemy as sa  # loads only for a command that runs
 
     from recsdk.store import EventStore
@@ -63,21 +68,23 @@ def _missing_sqlite_file(url: str) -> str | None:
     return None if os.path.exists(path) else path
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(url: str, prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="recsdk", description="Export and erase shoppers' data in a recsdk event store."
+        prog=prog, description="Export and erase shoppers' data in a recsdk event store."
     )
+    parser.set_defaults(url=url)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    shown = _redacted(url)
 
-    export = _command(commands, "export-user", "print a shopper's ids and events as JSON")
+    export = _command(commands, "export-user", "print a shopper's ids and events as JSON", shown)
     _shopper_arguments(export)
     export.set_defaults(run=_export_user)
 
-    erase = _command(commands, "erase-user", "delete a shopper's events and identity links")
+    erase = _command(commands, "erase-user", "delete a shopper's events and identity links", shown)
     _shopper_arguments(erase)
     erase.set_defaults(run=_erase_user)
 
-    before = _command(commands, "erase-before", "delete events older than a cutoff")
+    before = _command(commands, "erase-before", "delete events older than a cutoff", shown)
     cutoff = before.add_mutually_exclusive_group(required=True)
     cutoff.add_argument("--days", type=float, help="events older than this many days")
     cutoff.add_argument("--before", help="events before this time (ISO 8601, naive is UTC)")
@@ -85,14 +92,24 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+def _command(commands: Any, name: str, summary: str, url: str) -> argparse.ArgumentParser:
     command: argparse.ArgumentParser = commands.add_parser(name, help=summary, description=summary)
     command.add_argument(
         "--url",
-        default=os.environ.get("RECSDK_DATABASE_URL", DEFAULT_URL),
-        help="the store's database URL (default: $RECSDK_DATABASE_URL or %(default)s)",
+        default=argparse.SUPPRESS,  # the parser's default, which main() chose
+        help=f"the store's database URL (default: {url})",
     )
     return command
+
+
+def _redacted(url: str) -> str:
+    """A URL fit for help text: its password hidden."""
+    import sqlalchemy as sa
+
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
 
 
 def _shopper_arguments(command: argparse.ArgumentParser) -> None:

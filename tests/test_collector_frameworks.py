@@ -110,6 +110,24 @@ def test_flask_application_factory_and_text_plain(sqlite_url: str) -> None:
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
 
 
+def test_flask_recsdk_command_works_on_the_apps_store(sqlite_url: str) -> None:
+    app = flask_app(sqlite_url)
+    RecSDK(app)
+    with EventStore(sqlite_url) as store:
+        store.add_many([EVENT, {**EVENT, "item_id": "sku-2"}])
+    runner = app.test_cli_runner()
+    exported = runner.invoke(args=["recsdk", "export-user", "--user-id", "u1"])
+    assert exported.exit_code == 0, exported.output
+    assert len(json.loads(exported.output)["events"]) == 2
+    erased = runner.invoke(args=["recsdk", "erase-user", "--user-id", "u1"])
+    assert (erased.exit_code, erased.output) == (0, "erased 2 events\n")
+    wrong = runner.invoke(args=["recsdk", "erase-before", "--days", "-1"])
+    assert wrong.exit_code == 2
+    assert "--days: must be a number of days >= 0" in wrong.output
+    helped = runner.invoke(args=["recsdk", "--help"])
+    assert "usage: flask recsdk" in helped.output
+
+
 # -- Django ------------------------------------------------------------------------------
 
 
@@ -171,6 +189,22 @@ def test_django_app_under_asgi(django_database: str) -> None:
     assert answer.status_code == 200, answer.content
     with EventStore(django_database) as store:
         assert [e.item_id for e in store.item_events("sku-asgi")] == ["sku-asgi"]
+
+
+def test_django_recsdk_command_works_on_the_settings_store(
+    django_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from django.core.management import CommandError, call_command
+
+    with EventStore(django_database) as store:
+        store.add({**EVENT, "user_id": "django-shopper"})
+    call_command("recsdk", "export-user", "--user-id", "django-shopper")
+    assert json.loads(capsys.readouterr().out)["user_id"] == "django-shopper"
+    call_command("recsdk", "erase-user", "--user-id", "django-shopper")
+    assert capsys.readouterr().out == "erased 1 event\n"
+    with pytest.raises(CommandError, match="recsdk failed"):
+        call_command("recsdk", "erase-before", "--before", "someday")
+    assert "moment: 'someday' is not an ISO 8601" in capsys.readouterr().err
 
 
 def test_frameworks_load_lazily() -> None:

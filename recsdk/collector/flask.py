@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import click
 import flask
 
+from recsdk import cli
 from recsdk.collector.core import Collector, Request
 from recsdk.collector.reads import ListSource
 from recsdk.collector.settings import make_recommender, read_settings
@@ -63,12 +65,30 @@ class RecSDK:
             provide_automatic_options=False,
         )
         app.register_blueprint(blueprint)
+        app.cli.add_command(_command(store.url.render_as_string(hide_password=False)))
 
     @staticmethod
     def collector(app: flask.Flask | None = None) -> Collector:
         """The collector of ``app`` (the current app by default)."""
         collector: Collector = (app or flask.current_app).extensions["recsdk"]
         return collector
+
+
+def _command(url: str) -> click.Command:
+    """``flask recsdk ...``: the ``recsdk`` command on the store of the app."""
+
+    @click.command(
+        "recsdk",
+        help="Export and erase shoppers' data in the recsdk event store (see docs/privacy.md).",
+        context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    )
+    @click.argument("arguments", nargs=-1, type=click.UNPROCESSED)
+    def recsdk(arguments: tuple[str, ...]) -> None:
+        status = cli.main(list(arguments), url=url, prog="flask recsdk")
+        if status:
+            raise SystemExit(status)
+
+    return recsdk
 
 
 def _view(endpoint: str) -> Any:
