@@ -283,7 +283,7 @@ class EventStore:
                 if versions == [t.SCHEMA_VERSION]:
                     return
                 if len(versions) == 1 and 1 <= versions[0] < t.SCHEMA_VERSION:
-                    self._migrate(conn, versions[0], again)
+                    self._upgrade(conn, versions[0], again)
                     return
                 raise SchemaMismatch(
                     f"the database at {self!r} has recsdk schema version "
@@ -298,7 +298,7 @@ class EventStore:
                 {"version": t.SCHEMA_VERSION, "installed_at": _now_ms()},
             )
 
-    def _migrate(self, conn: sa.Connection, version: int, again: bool) -> None:
+    def _upgrade(self, conn: sa.Connection, version: int, again: bool) -> None:
         try:
             _migrate(conn, version)
         except sa.exc.DBAPIError as error:
