@@ -39,6 +39,7 @@ __all__ = [
     "Event",
     "TypeCode",
     "check_id",
+    "format_timestamp",
     "json_schema",
     "new_event_id",
     "normalize_type",
@@ -482,7 +483,7 @@ class Event:
             value = getattr(self, name)
             if value is not None and value != {}:
                 out[name] = value
-        out["timestamp"] = _format_timestamp(self.timestamp)
+        out["timestamp"] = format_timestamp(self.timestamp)
         return out
 
 
@@ -500,7 +501,8 @@ def _unknown_field_reason(key: object) -> str:
     return f"is not a field of an event{hint}"
 
 
-def _format_timestamp(moment: datetime) -> str:
+def format_timestamp(moment: datetime) -> str:
+    """``moment`` (aware, UTC) as the wire format writes times: ISO 8601 ending in ``Z``."""
     return moment.isoformat().replace("+00:00", "Z")
 
 

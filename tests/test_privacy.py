@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from recsdk import Event, EventStore, SchemaMismatch
 from recsdk.errors import ValidationError
+from recsdk.events import format_timestamp
 from recsdk.store import store as store_module
 from recsdk.store import tables
 
@@ -47,6 +48,10 @@ def fill_two_shoppers(store: EventStore) -> dict[str, Event]:
     return events
 
 
+def _whole_millis(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def erasure_log(store: EventStore) -> list[tuple[str, int]]:
     with store.engine.connect() as conn:
         rows = conn.execute(
@@ -75,13 +80,32 @@ def test_export_holds_the_persons_ids_and_every_event_oldest_first(store: EventS
 
 def test_an_export_is_json_ready(store: EventStore) -> None:
     fill_two_shoppers(store)
-    exported = json.loads(json.dumps(store.export_user("alice").to_dict()))
+    export = store.export_user("alice")
+    exported = json.loads(json.dumps(export.to_dict()))
     assert exported["user_id"] == "alice"
     assert exported["anonymous_ids"] == ["a1"]
     purchase = exported["events"][2]
     assert purchase["order_id"] == "o-1"
     assert purchase["properties"] == {"coupon": "WINTER"}
     assert purchase["timestamp"] == "2026-11-01T12:02:00Z"
+    assert purchase["received_at"] == format_timestamp(export.received_at[2])
+    assert exported["linked_at"] == {"a1": format_timestamp(export.linked_at["a1"])}
+    wire = {name: value for name, value in purchase.items() if name != "received_at"}
+    assert Event.from_dict(wire) == export.events[2]
+
+
+def test_an_export_says_when_events_arrived_and_ids_were_linked(store: EventStore) -> None:
+    before = _whole_millis(datetime.now(timezone.utc))  # the store keeps milliseconds
+    store.add(event(anonymous_id="a1", item_id="mug"))
+    between = _whole_millis(datetime.now(timezone.utc))
+    store.add(event(user_id="alice", anonymous_id="a1", item_id="plate", minutes=1))
+    after = datetime.now(timezone.utc)
+    export = store.export_user("alice")
+    first, second = export.received_at
+    assert before <= first <= between <= second <= after
+    assert between <= export.linked_at["a1"] <= after
+    visitor_alone = store.export_user(anonymous_id="a7")
+    assert (visitor_alone.received_at, dict(visitor_alone.linked_at)) == ((), {})
 
 
 def test_an_unknown_shopper_exports_no_events(store: EventStore) -> None:

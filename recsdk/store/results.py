@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ import attrs
 
 from recsdk.arrays import EventArrays
 from recsdk.errors import InvalidEvent
-from recsdk.events import Event
+from recsdk.events import Event, format_timestamp
 
 __all__ = [
     "AddResult",
@@ -106,16 +107,27 @@ class Interactions(EventArrays):
 
 @attrs.frozen
 class ShopperData:
-    """Everything the store holds about one shopper (:meth:`EventStore.export_user`)."""
+    """Everything the store holds about one shopper (:meth:`EventStore.export_user`).
+
+    ``received_at[n]`` is when the store received ``events[n]``; ``linked_at`` says when
+    each of ``anonymous_ids`` that is linked to ``user_id`` was linked to it.
+    """
 
     user_id: str | None
     anonymous_ids: tuple[str, ...]
     events: tuple[Event, ...]
+    received_at: tuple[datetime, ...]
+    linked_at: Mapping[str, datetime]
 
     def to_dict(self) -> dict[str, Any]:
-        """The export as JSON-ready values: events in their wire format, oldest first."""
+        """The export as JSON-ready values: events in their wire format, oldest first, each
+        with the time the store received it (``received_at``), and the links' times."""
         return {
             "user_id": self.user_id,
             "anonymous_ids": list(self.anonymous_ids),
-            "events": [event.to_dict() for event in self.events],
+            "linked_at": {anon: format_timestamp(at) for anon, at in self.linked_at.items()},
+            "events": [
+                {**event.to_dict(), "received_at": format_timestamp(at)}
+                for event, at in zip(self.events, self.received_at, strict=True)
+            ],
         }

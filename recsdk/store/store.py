@@ -515,7 +515,13 @@ class EventStore:
                     t.events.c.ts, t.events.c.id
                 )
             ).all()
-        return ShopperData(*ids, events=tuple(_event_from_row(row) for row in rows))
+            linked_at = _link_times(conn, subjects)
+        return ShopperData(
+            *ids,
+            events=tuple(_event_from_row(row) for row in rows),
+            received_at=tuple(_from_ms(row.received_at) for row in rows),
+            linked_at=linked_at,
+        )
 
     def erase_user(self, user_id: str | None = None, *, anonymous_id: str | None = None) -> int:
         """Delete every event of one shopper and their identity links; return how many events.
@@ -1061,6 +1067,18 @@ def _person_ids(
         next((name for name, anonymous in ids if not anonymous), None),
         tuple(sorted(name for name, anonymous in ids if anonymous)),
     )
+
+
+def _link_times(conn: sa.Connection, subjects: list[int]) -> dict[str, datetime]:
+    """When each linked anonymous id among ``subjects`` was linked, by its external id."""
+    links = t.identity_links.c
+    rows = conn.execute(
+        sa.select(t.users.c.external_id, links.linked_at)
+        .join(t.users, t.users.c.id == links.anonymous_ix)
+        .where(links.anonymous_ix.in_(subjects))
+        .order_by(t.users.c.external_id)
+    ).all()
+    return {anon: _from_ms(at) for anon, at in rows}
 
 
 def _erase_person(conn: sa.Connection, person: list[int]) -> tuple[int, int]:
