@@ -69,13 +69,8 @@ const set = (k, v) => {
   }
 }
 
-const load = () => {
-  try {
-    return JSON.parse(get(QUEUE)) || mem
-  } catch {
-    return mem
-  }
-}
+// The stored queue; memory when storage fails or holds no queue (JSON.parse throws).
+const load = () => safe(JSON.parse)(get(QUEUE)) || mem
 
 // When storage is full, the stale stored queue is removed and memory is used.
 const save = (q) => (mem = q) && set(QUEUE, JSON.stringify(q)) && set(QUEUE)
@@ -236,30 +231,32 @@ const recommend = (o) => {
   const el = d.querySelector(o.el)
   const id = o.item_id
   const query = new URLSearchParams({ k: o.k || 4 })
-  id || (user && query.set('user_id', user), anon && query.set('anonymous_id', anon))
+  // The shopper's ids only while tracking is on (consent given, or none asked for; anon is
+  // set then): before consent, or after a denial, the list is not personal (trending items).
+  id || !on() || (user && query.set('user_id', user), query.set('anonymous_id', anon))
   opts.key && query.set('key', opts.key)
   fetch(base + (id ? '/similar/' + encodeURIComponent(id) : '/recommendations') + '?' + query)
     .then((r) => r.json())
-    .then(
-      safe((list) => {
-        const tpl = el.querySelector('template')
-        // An error's answer has no rec_id: this throws, and the container stays as it was.
-        el.dataset.recsdkRec = list.rec_id.trim()
-        el.innerHTML =
-          tpl.outerHTML +
-          list.items
-            .map((item) =>
-              tpl.innerHTML
-                .replace(/<\w+/, `$& ${ITEM}="{item_id}"`)
-                .replace(/\{(\w+)\}/g, (_, k) =>
-                  ('' + (item[k] ?? '')).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt() + ';'),
-                ),
-            )
-            .join('')
-        o.done?.(list, el)
-      }),
-    )
-    .catch(safe) // a failed request is ignored (safe(error) only makes a function)
+    .then((list) => {
+      const tpl = el.querySelector('template')
+      // An error's answer has no rec_id: this throws, and the container stays as it was.
+      el.dataset.recsdkRec = list.rec_id.trim()
+      el.innerHTML =
+        tpl.outerHTML +
+        list.items
+          .map((item) =>
+            tpl.innerHTML
+              .replace(/<\w+/, `$& ${ITEM}="{item_id}"`)
+              .replace(/\{(\w+)\}/g, (_, k) =>
+                ('' + (item[k] ?? '')).replace(/[&<>"']/g, (c) => '&#' + c.charCodeAt() + ';'),
+              ),
+          )
+          .join('')
+      o.done?.(list, el)
+    })
+    // Whatever failed (the request, its answer, rendering, done) ends here, and nothing
+    // reaches the page (safe(error) only makes a function).
+    .catch(safe)
 }
 
 const commands = {
@@ -332,8 +329,8 @@ const api = safe((command, arg) =>
 )
 
 if (!window.recsdk?.v) {
-  const queued = window.recsdk?.q || []
+  const queued = window.recsdk?.q // the loader's stub holds the calls made before
   api.v = 1
   window.recsdk = api
-  queued.map((args) => api(...args))
+  queued?.map((args) => api(...args))
 }

@@ -399,6 +399,53 @@ describe('tracker-js in Chromium against the real collector', { skip: why ?? fal
     await context.close()
   })
 
+  test('a widget sends the shopper ids only with consent, and renders without them', async () => {
+    const template = '<template><a class="rec" href="{url}">{title}</a></template>'
+    const url = pages.add('/t/widget-consent', {
+      init: init({ consent: true }),
+      body: `<div id="recs">${template}</div>`,
+    })
+    const { context, page } = await tab()
+    /** Show the widget with k items; its request, once the container shows that list. */
+    const widget = async (k) => {
+      const before = (await collector.state()).recs.length
+      await page.evaluate((k) => recsdk('recommend', { el: '#recs', k }), k)
+      const state = await collector.waitFor((s) => s.recs.length > before, 'the widget')
+      const asked = state.recs[before]
+      assert.equal(asked.status, 200)
+      await page.waitForFunction(
+        ([id, k]) =>
+          document.querySelector('#recs').dataset.recsdkRec === id &&
+          document.querySelectorAll('#recs a.rec').length === k,
+        [asked.rec_id, k],
+      )
+      return asked.query
+    }
+    await page.goto(url)
+    await page.evaluate(() => recsdk('identify', 'user-consent'))
+    // Pending: no id of the shopper leaves the page, and the list still shows (not personal).
+    assert.deepEqual(await widget(2), { k: '2', key: KEY })
+    await page.evaluate(() => recsdk('consent', 'granted'))
+    const anon = await page.evaluate(() => localStorage.recsdk_a)
+    assert.match(anon, /^[0-9a-f]{32}$/)
+    assert.deepEqual(await widget(3), {
+      k: '3',
+      user_id: 'user-consent',
+      anonymous_id: anon,
+      key: KEY,
+    })
+    // The next page asks again: until it has an answer, the ids kept from before stay home.
+    await page.goto(url)
+    assert.equal(await page.evaluate(() => localStorage.recsdk_u), 'user-consent')
+    assert.deepEqual(await widget(2), { k: '2', key: KEY })
+    await page.evaluate(() => {
+      recsdk('identify', 'user-consent')
+      recsdk('consent', 'denied')
+    })
+    assert.deepEqual(await widget(3), { k: '3', key: KEY })
+    await context.close()
+  })
+
   test('a collector with recommendations_need_key gets the public key from the widget', async () => {
     const guarded = await new Collector({ origins: [pages.origin], needKey: true }).start()
     try {

@@ -544,6 +544,40 @@ describe('consent and privacy', () => {
     assert.equal(shared.sent[0].timestamp, START / 1000, 'the time of the call')
   })
 
+  test('widgets ask without the shopper ids before consent and after a denial', async () => {
+    const shared = new Shared()
+    const asked = []
+    shared.answer = (request) => (request.kind === 'get' && asked.push(request.url), 200)
+    /** The widgets' requests on `win` (a list, then similar items): path, user, visitor. */
+    const widgets = (win) => {
+      win.recsdk('recommend', { el: '#recs' })
+      win.recsdk('recommend', { el: '#similar', item_id: 'sku-1' })
+      return asked.splice(0).map((url) => {
+        const { pathname, searchParams } = new URL(url)
+        return [pathname, searchParams.get('user_id'), searchParams.get('anonymous_id')]
+      })
+    }
+    const none = [
+      ['/recsdk/recommendations', null, null],
+      ['/recsdk/similar/sku-1', null, null],
+    ]
+    const win = tracked(shared, { consent: true })
+    win.recsdk('identify', 'user-7')
+    assert.deepEqual(widgets(win), none, 'pending')
+    win.recsdk('consent', 'granted')
+    const anon = shared.storage.get('recsdk_a')
+    assert.deepEqual(widgets(win), [
+      ['/recsdk/recommendations', 'user-7', anon],
+      ['/recsdk/similar/sku-1', null, null],
+    ])
+    const next = tracked(shared, { consent: true }) // the ids stay stored, consent pending
+    assert.deepEqual(widgets(next), none, 'pending on the next page')
+    next.recsdk('identify', 'user-7')
+    next.recsdk('consent', 'denied')
+    assert.deepEqual(widgets(next), none, 'denied')
+    await settle() // the fake's answers ({}, no rec_id) render nothing
+  })
+
   test('denied drops pending events, and withdrawal wipes what was stored', async () => {
     const shared = new Shared()
     const win = tracked(shared, { consent: true })
