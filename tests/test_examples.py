@@ -73,3 +73,26 @@ def test_the_fastapi_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert (too_long.status_code, too_long.json()["field"]) == (422, "item_id")
     assert quoted.status_code == 200
     assert 'item_id:"a\\"\\u003cb"' in quoted.text  # a JSON string: it cannot end the script
+
+
+def test_the_quickstart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    """The README's demo (``bash examples/demo.sh`` runs it): every step prints."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    quickstart: Any = importlib.import_module("examples.quickstart")
+    quickstart.main(["--db", str(tmp_path / "demo.db")])
+    out = capsys.readouterr().out
+    steps = [
+        "Kernels ready",
+        "Fitted in",
+        "Similar to sku-3",
+        "Bought together with sku-3",
+        "Trending in tea",
+        "at once, no refit",
+        "refresh() updated the model",
+        "Done in",
+    ]
+    assert [step for step in steps if step not in out] == []
+    # The evaluation's table: the recommender ahead of popularity, as the README says.
+    rows = [line.split() for line in out.splitlines()]
+    ndcg = {row[0]: float(row[-3]) for row in rows if row and row[0] in ("recsdk", "popularity")}
+    assert ndcg["recsdk"] > ndcg["popularity"]

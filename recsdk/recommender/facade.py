@@ -434,7 +434,14 @@ class Recommender:
         return True
 
     def warmup(self) -> Recommender:
-        """Pay one-time costs now, off the request path: JIT compiles, the content index."""
+        """Pay one-time costs now, off the request path: JIT compiles, the content index.
+
+        Before any fit it compiles the kernels that fitting, refreshing and serving will
+        run, so that the first :meth:`fit` and :meth:`refresh` compile nothing either.
+        """
+        if self._state is None:
+            self._options.model.warmup()
+            return self
         state = self._serving()
         if state.similarity is not None:
             state.similarity.warmup()
