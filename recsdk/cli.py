@@ -50,6 +50,19 @@ def main(argv: Sequence[str] | None = None, *, url: str | None = None, prog: str
         return _fail(args.command, error, status=2)
     except (RecsdkError, sa.exc.SQLAlchemyError, ImportError) as error:
         return _fail(args.command, error, status=1)
+    except BrokenPipeError:  # the reader went away (``recsdk export-user ... | head``)
+        _discard_stdout()
+        return 1
+
+
+def _discard_stdout() -> None:
+    """Send what is left of standard output nowhere, so that Python's flush at exit does
+    not fail on the closed pipe again (and print a traceback)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # a stream without a file (a framework's, a test's)
+        pass
 
 
 def _fail(command: str, error: Exception, *, status: int) -> int:

@@ -117,3 +117,18 @@ def test_python_dash_m_recsdk_runs_it(url: str) -> None:
         check=True,
     )
     assert json.loads(done.stdout)["events"][0]["item_id"] == "mug"
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(url: str) -> None:
+    """``recsdk export-user ... | head``: the command stops quietly when the pipe closes."""
+    with EventStore(url) as store:
+        store.add_many([Event("view", user_id="u2", item_id=f"i{n}") for n in range(3000)])
+    command = [sys.executable, "-m", "recsdk", "export-user", "--user-id", "u2", "--url", url]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as done:
+        assert done.stdout is not None
+        assert done.stderr is not None
+        done.stdout.read(100)  # the export has begun: then the reader goes away
+        done.stdout.close()
+        errors = done.stderr.read().decode()
+        assert done.wait(timeout=60) == 1
+    assert errors == ""

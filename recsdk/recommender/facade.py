@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +79,28 @@ def _shopper_key(user_id: object, anonymous_id: object) -> ShopperKey:
 
 def _as_text(field: str, value: object) -> str | None:
     return value if value is None or isinstance(value, str) else _checked(field, value)
+
+
+def _check_request(
+    k: object,
+    category: object,
+    max_per_category: object,
+    exclude: object,
+    include: object,
+    ids: Mapping[str, object],
+) -> None:
+    """Check a list request's arguments as far as that needs no model: ``ids`` maps each
+    id field to its value (a tuple for several ids; ``None`` for none)."""
+    for field, value in ids.items():
+        for one in value if isinstance(value, tuple) else (value,):
+            if one is not None:
+                _checked(field, one)
+    _positive("k", k)
+    _positive("max_per_category", max_per_category, optional=True)
+    if category is not None:
+        _checked("category", category)
+    _ids("exclude", exclude)
+    _ids("include", include)
 
 
 def _positive(field: str, value: object, *, optional: bool = False) -> int | None:
@@ -493,11 +515,17 @@ class Recommender:
         for task in self._periodic:
             task.ensure()
 
-    def _serving(self) -> ServingState:
-        """The state being served (raises :class:`~recsdk.errors.NotFitted` before any)."""
+    def _serving(self, check: Callable[[], object] | None = None) -> ServingState:
+        """The state being served (raises :class:`~recsdk.errors.NotFitted` before any).
+
+        Before any, ``check`` validates the caller's arguments first: a bad argument is
+        named whether or not a model is fitted (a web app answers it as the client's).
+        """
         self._keep_background_running()
         state = self._state
         if state is None:
+            if check is not None:
+                check()
             raise NotFitted("call fit() first, or save() a fitted recommender to load it")
         return state
 
@@ -538,9 +566,12 @@ class Recommender:
         max_per_category:
             At most this many items of one category, while others can fill the list.
         """
-        state = self._serving()
         key = _shopper_key(user_id, anonymous_id)
         user_id, anonymous_id = key
+        ids = {"user_id": user_id, "anonymous_id": anonymous_id}
+        state = self._serving(
+            lambda: _check_request(k, category, max_per_category, exclude, include, ids)
+        )
         options: Hashable = (
             k, category, _ids("exclude", exclude), _ids("include", include), exclude_purchased,
             exclude_viewed, max_per_category,
@@ -578,13 +609,13 @@ class Recommender:
         fit), so that no list is made from erased events.
         """
         _positive("k", k)
-        if self.store.erasure_mark() != self._serving().erasures:
-            self.refresh()
         names = (
             None
             if user_ids is None
             else [_checked("user_ids", u) for u in _ids("user_ids", user_ids)]
         )
+        if self.store.erasure_mark() != self._serving().erasures:
+            self.refresh()
         return recommend_batch(
             self._serving(), self.store, self._users, names, k, exclude_purchased,
             exclude_viewed, self.category_boost,
@@ -606,7 +637,10 @@ class Recommender:
         title words), blended with shoppers' co-occurrence as it accumulates. An item the
         store has never seen gets trending items.
         """
-        state = self._serving()
+        ids = {"item_id": item_id}
+        state = self._serving(
+            lambda: _check_request(k, category, max_per_category, exclude, include, ids)
+        )
         key = ("similar", state.generation, item_id, k, category, _ids("exclude", exclude),
                _ids("include", include), max_per_category)  # fmt: skip
         found = self._caches.get_list(key)
@@ -633,15 +667,18 @@ class Recommender:
 
         Never returns an item of the basket.
         """
-        state = self._serving()
         basket_ids = _ids("item_ids", item_ids)
+        if not basket_ids:
+            raise ValidationError("item_ids", "give at least one item id")
+        ids = {"item_ids": basket_ids}
+        state = self._serving(
+            lambda: _check_request(k, category, max_per_category, exclude, include, ids)
+        )
         key = ("together", state.generation, basket_ids, k, category, _ids("exclude", exclude),
                _ids("include", include), max_per_category)  # fmt: skip
         found = self._caches.get_list(key)
         if found is None:
             names = [_checked("item_ids", name) for name in basket_ids]
-            if not names:
-                raise ValidationError("item_ids", "give at least one item id")
             basket = [state.items.index[n] for n in names if n in state.items.index]
             rules = self._rules(state, k, category, exclude, include, max_per_category, [], *basket)
             found = render(state, lists.bought_together(state, basket, rules))
@@ -657,7 +694,7 @@ class Recommender:
         include: str | Iterable[str] | None = None,
     ) -> Recommendations:
         """The ``k`` items trending now (time-decayed popularity), overall or in a category."""
-        state = self._serving()
+        state = self._serving(lambda: _check_request(k, category, None, exclude, include, {}))
         key = ("trending", state.generation, k, category, _ids("exclude", exclude),
                _ids("include", include))  # fmt: skip
         found = self._caches.get_list(key)
@@ -671,9 +708,9 @@ class Recommender:
         self, user_id: str | None = None, *, anonymous_id: str | None = None
     ) -> UserProfile:
         """Recency, frequency, monetary value and preferred categories of a shopper."""
-        state = self._serving()
         key = _shopper_key(user_id, anonymous_id)
         self._check_shopper(*key)
+        state = self._serving()
         entry = self._caches.shopper(key, state.generation) or self._shopper(state, key)
         return user_profile(entry.history, state.items)
 

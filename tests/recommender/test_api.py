@@ -164,6 +164,31 @@ def test_nothing_before_a_fit(db_url: str) -> None:
         rec.recommend("u1")
 
 
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda rec: rec.recommend("\x01"), "user_id"),
+        (lambda rec: rec.recommend(anonymous_id=""), "anonymous_id"),
+        (lambda rec: rec.recommend("u1", k=0), "k"),
+        (lambda rec: rec.recommend("u1", exclude=["a", None]), "exclude"),
+        (lambda rec: rec.similar_items("x" * 300), "item_id"),
+        (lambda rec: rec.similar_items("sku-1", category=""), "category"),
+        (lambda rec: rec.bought_together([]), "item_ids"),
+        (lambda rec: rec.bought_together(["sku-1", ""]), "item_ids"),
+        (lambda rec: rec.trending(k=-1), "k"),
+        (lambda rec: rec.recommend_many(["\x01"]), "user_ids"),
+        (lambda rec: rec.profile(""), "user_id"),
+    ],
+)
+def test_bad_arguments_are_named_before_a_fit_too(
+    db_url: str, call: Callable[[Recommender], object], field: str
+) -> None:
+    """A web app answers a bad argument as the client's mistake, fitted or not."""
+    with Recommender(db_url, load=False) as rec, pytest.raises(ValidationError) as raised:
+        call(rec)
+    assert raised.value.field == field
+
+
 def test_the_package_exports_it_lazily() -> None:
     assert recsdk.Recommender is Recommender
     assert "Recommender" in recsdk.__all__
