@@ -132,6 +132,8 @@ def test_served_alone_under_its_prefix(database: Path) -> None:
         assert httpx.post(f"{base}/events", json={"batch": [EVENT]}).status_code == 404
         script = httpx.get(f"{base}/recsdk/recsdk.js")
         assert script.headers["content-type"] == "application/javascript; charset=utf-8"
+        head = httpx.head(f"{base}/recsdk/recsdk.js")  # as GET, without the body
+        assert (head.content, head.headers["content-length"]) == (b"", str(len(script.content)))
 
 
 def test_trackers_in_threads_through_two_workers_store_every_event_once(database: Path) -> None:

@@ -47,6 +47,8 @@ def test_flask_extension(sqlite_url: str) -> None:
     assert RecSDK.collector(app).stats()["accepted"] == 1
     with EventStore(sqlite_url) as store:
         assert store.counts().events == 1
+    with app.test_request_context():  # pages link the collector's URLs by name
+        assert flask.url_for("recsdk.collector", path="recsdk.js") == "/track/recsdk.js"
 
 
 @pytest.mark.parametrize(
@@ -248,6 +250,9 @@ def test_django_serves_the_lists_over_http(
             assert (bad.status_code, bad.json()["parameter"]) == (400, "k")
             script = http.get("/recsdk.js")
             assert script.headers["content-type"] == "application/javascript; charset=utf-8"
+            head = http.head("/recsdk.js")  # as GET, without the body
+            assert head.content == b""
+            assert head.headers["content-length"] == str(len(script.content))
 
 
 def test_the_recommender_setting(tmp_path: Path) -> None:

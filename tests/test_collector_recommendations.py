@@ -193,6 +193,7 @@ def test_the_tracker_script(client: httpx.Client) -> None:
     head = client.head("/recsdk.js")  # as GET, without the body
     assert (head.status_code, head.content) == (200, b"")
     assert head.headers["etag"] == answer.headers["etag"]
+    assert head.headers["content-length"] == str(len(answer.content))
 
 
 def test_no_script_in_the_package_is_a_404(fitted: Recommender) -> None:

@@ -150,7 +150,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 async def _send(send: Send, response: Response) -> None:
     headers = [
         (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in (*response.headers, ("Content-Length", str(len(response.body))))
+        for name, value in (*response.headers, ("Content-Length", str(response.content_length)))
     ]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})

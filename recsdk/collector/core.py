@@ -196,6 +196,13 @@ class Response:
     status: int
     body: bytes = b""
     headers: tuple[tuple[str, str], ...] = ()
+    omitted: int = 0
+    """Bytes of body left out: the body a ``GET`` gets, in the answer to a ``HEAD``."""
+
+    @property
+    def content_length(self) -> int:
+        """The ``Content-Length`` to send: the body's, with what was left out."""
+        return len(self.body) + self.omitted
 
     @classmethod
     def json(cls, status: int, payload: Any, headers: Sequence[tuple[str, str]] = ()) -> Response:
@@ -297,7 +304,8 @@ class Collector:
         body."""
         origin = request.headers.get("origin")
         if request.method == "HEAD":
-            response = attrs.evolve(self._answer(attrs.evolve(request, method="GET")), body=b"")
+            full = self._answer(attrs.evolve(request, method="GET"))
+            response = attrs.evolve(full, body=b"", omitted=len(full.body))
         else:
             response = self._answer(request)
         # A refusal is readable by any page: it holds no shopper's data, and a tracker on a

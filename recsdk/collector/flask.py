@@ -58,7 +58,7 @@ class RecSDK:
         app.extensions["recsdk"] = collector
         blueprint = flask.Blueprint("recsdk", __name__, url_prefix=settings.prefix)
         blueprint.add_url_rule(
-            "/<path:endpoint>",
+            "/<path:path>",  # url_for("recsdk.collector", path="recsdk.js")
             "collector",
             _view,
             methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -91,13 +91,15 @@ def _command(url: str) -> click.Command:
     return recsdk
 
 
-def _view(endpoint: str) -> Any:
+def _view(path: str) -> Any:
     collector = RecSDK.collector()
     request = flask.request
     body = request.stream.read(collector.config.max_body_bytes + 1)
     headers = {name.lower(): value for name, value in request.headers.items()}
     query = request.query_string.decode("latin-1")
     answer = collector.handle(
-        Request(request.method, f"/{endpoint}", headers, body, request.remote_addr, query)
+        Request(request.method, f"/{path}", headers, body, request.remote_addr, query)
     )
-    return flask.Response(answer.body, status=answer.status, headers=list(answer.headers))
+    response = flask.Response(answer.body, status=answer.status, headers=list(answer.headers))
+    response.content_length = answer.content_length  # a HEAD's: the GET body's length
+    return response

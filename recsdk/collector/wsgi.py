@@ -67,7 +67,7 @@ def wsgi_app(
             response = Response.not_found(path)
         else:
             response = collector.handle(_request(environ, relative, collector.config))
-        headers = [*response.headers, ("Content-Length", str(len(response.body)))]
+        headers = [*response.headers, ("Content-Length", str(response.content_length))]
         reason = _REASONS.get(response.status, "")
         start_response(f"{response.status} {reason}".rstrip(), headers)
         return [response.body]

@@ -48,4 +48,5 @@ def collector_view(request: HttpRequest, endpoint: str) -> HttpResponse:
     response = HttpResponse(answer.body, status=answer.status)
     for name, value in answer.headers:
         response[name] = value
+    response["Content-Length"] = str(answer.content_length)  # a HEAD's: the GET body's length
     return response
