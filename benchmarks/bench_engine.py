@@ -10,6 +10,7 @@ cached cost in fresh processes, and batch scoring throughput.
     python benchmarks/bench_engine.py --large         # also 1M x 200k x 20M
     python benchmarks/bench_engine.py --threads 1 2   # fit scaling by thread count
     python benchmarks/bench_engine.py --warm-memory 2 # fits on memory already touched
+    python benchmarks/bench_engine.py --real          # only partial_fit, on real logs
 
 Machines are noisy: every engine fits ``--repeat`` times (3), in turns, and the best run of
 each is compared; the cosine ratio of each turn is printed too, to show the spread.
@@ -34,10 +35,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from recsdk.arrays import EventArrays
     from recsdk.datasets import SyntheticShop
     from recsdk.engine import ItemSimilarity, UserItemMatrix
 
 K = 50
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SIZES = {"medium": (200_000, 50_000, 5_000_000), "large": (1_000_000, 200_000, 20_000_000)}
 # partial_fit's batches, as shares of the events: 1% (the target's) and the smaller ones of
 # frequent updates.
@@ -147,8 +150,9 @@ def _implicit_top(sim: Any, n_items: int) -> np.ndarray:
     return top
 
 
-def shop_events(shop: SyntheticShop, lo: int, hi: int) -> UserItemMatrix:
-    """Events ``lo`` to ``hi`` of the shop (in time order) as a 0/1 user x item matrix."""
+def shop_events(shop: SyntheticShop | EventArrays, lo: int, hi: int) -> UserItemMatrix:
+    """Events ``lo`` to ``hi`` of a log in time order (the synthetic shop's, or a real one)
+    as a 0/1 user x item matrix."""
     from recsdk.engine import UserItemMatrix
 
     return UserItemMatrix.from_coo(
@@ -168,8 +172,6 @@ def child_partial(
 ) -> dict[str, Any]:
     """partial_fit with the newest ``share`` of events versus a full refit on all of them,
     in turns, ``repeat`` times each (the best of each counts)."""
-    import copy
-
     import numba
 
     from recsdk.datasets import synthetic_shop
@@ -179,11 +181,26 @@ def child_partial(
     shop = synthetic_shop(n_users, n_items, n_events)
     cut = n_events - int(n_events * share)
     fitted = partial_model(margin).fit(shop_events(shop, 0, cut))
-    new = shop_events(shop, cut, n_events)
-    everything = shop_events(shop, 0, n_events)
     # Loads partial_fit's kernels, as the fit loaded its own.
     tiny = partial_model().fit(shop_events(shop, 0, 1000))
     tiny.partial_fit(shop_events(shop, 1000, 2000))
+    new, everything = shop_events(shop, cut, n_events), shop_events(shop, 0, n_events)
+    partial, full, inc, same = update_against_refit(fitted, new, everything, repeat, margin)
+    return {"partial": partial, "full": full, "same": same, "stats": inc._fitted().stats}
+
+
+def update_against_refit(
+    fitted: ItemSimilarity,
+    new: UserItemMatrix,
+    everything: UserItemMatrix,
+    repeat: int,
+    margin: int = 30,
+) -> tuple[float, float, ItemSimilarity, bool]:
+    """``partial_fit(new)`` on a copy of ``fitted`` and a refit on ``everything``, in turns,
+    ``repeat`` times: the best time of each, the last update, and whether its neighbours are
+    the refit's."""
+    import copy
+
     partial, full = [], []
     alive: list[ItemSimilarity] = []
     for _ in range(repeat):
@@ -198,10 +215,8 @@ def child_partial(
         refit = partial_model(margin).fit(everything)
         full.append(time.perf_counter() - t0)
         alive[:] = [inc, refit]
-    assert inc._state is not None
-    assert refit._state is not None
-    same = bool(np.array_equal(inc._state.neighbors[:, :K], refit._state.neighbors[:, :K]))
-    return {"partial": min(partial), "full": min(full), "same": same, "stats": inc._state.stats}
+    same = np.array_equal(inc._fitted().neighbors[:, :K], refit._fitted().neighbors[:, :K])
+    return min(partial), min(full), inc, bool(same)
 
 
 def child_jit() -> dict[str, Any]:
@@ -365,6 +380,34 @@ def bench_jit(tmp: Path) -> None:
     )
 
 
+def bench_partial_real(repeat: int) -> None:
+    """partial_fit with the newest events of the real logs (in time order) against a refit,
+    in this process: Online Retail's purchases and MovieLens-100k's ratings."""
+    from recsdk.datasets import load_movielens, load_online_retail
+
+    logs = {
+        "Online Retail": (DATA / "online-retail" / "online_retail.csv.gz", load_online_retail),
+        "MovieLens-100k": (DATA / "ml-100k" / "u.data", load_movielens),
+    }
+    for name, (path, load) in logs.items():
+        if not path.exists():
+            print(f"partial_fit on {name}: skipped, {path} not found")
+            continue
+        log = load(path)
+        n = len(log)
+        partial_model().fit(shop_events(log, 0, 1000)).partial_fit(shop_events(log, 1000, 2000))
+        for share in PARTIAL_SHARES[:2]:
+            cut = n - int(n * share)
+            fitted = partial_model().fit(shop_events(log, 0, cut))
+            new, everything = shop_events(log, cut, n), shop_events(log, 0, n)
+            partial, full, _, same = update_against_refit(fitted, new, everything, repeat)
+            print(
+                f"partial_fit on {name} (newest {share:.2%} of {n:,} events, best of {repeat}): "
+                f"{partial * 1e3:.1f} ms vs full refit {full * 1e3:.1f} ms = "
+                f"{full / partial:.1f}x; same neighbours: {same}"
+            )
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         kind, rest = sys.argv[2], sys.argv[3:]
@@ -386,6 +429,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[os.cpu_count() or 1])
     parser.add_argument("--no-jit", action="store_true", help="skip the JIT cost runs")
     parser.add_argument(
+        "--real",
+        action="store_true",
+        help="only partial_fit against a refit, on Online Retail and MovieLens-100k",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=3, help="fits per engine, in turns; the best is shown"
     )
     parser.add_argument(
@@ -398,6 +446,9 @@ def main() -> None:
         "the project's), and the engine that allocates more pays more",
     )
     args = parser.parse_args()
+    if args.real:
+        bench_partial_real(max(args.repeat, 5))
+        return
     if not _have_implicit():
         print("implicit is not installed (pip install 'recsdk[bench]'): recsdk rows only")
     sizes = ["large"] if args.only_large else ["medium"] + (["large"] if args.large else [])
