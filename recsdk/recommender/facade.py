@@ -87,10 +87,10 @@ def _check_request(
     max_per_category: object,
     exclude: object,
     include: object,
-    ids: Mapping[str, object],
+    **ids: object,
 ) -> None:
-    """Check a list request's arguments as far as that needs no model: ``ids`` maps each
-    id field to its value (a tuple for several ids; ``None`` for none)."""
+    """Check a list request's arguments as far as that needs no model: ``ids`` gives each
+    id field its value (a tuple for several ids; ``None`` for none)."""
     for field, value in ids.items():
         for one in value if isinstance(value, tuple) else (value,):
             if one is not None:
@@ -568,9 +568,9 @@ class Recommender:
         """
         key = _shopper_key(user_id, anonymous_id)
         user_id, anonymous_id = key
-        ids = {"user_id": user_id, "anonymous_id": anonymous_id}
+        shopper = {"user_id": user_id, "anonymous_id": anonymous_id}
         state = self._serving(
-            lambda: _check_request(k, category, max_per_category, exclude, include, ids)
+            lambda: _check_request(k, category, max_per_category, exclude, include, **shopper)
         )
         options: Hashable = (
             k, category, _ids("exclude", exclude), _ids("include", include), exclude_purchased,
@@ -637,9 +637,8 @@ class Recommender:
         title words), blended with shoppers' co-occurrence as it accumulates. An item the
         store has never seen gets trending items.
         """
-        ids = {"item_id": item_id}
         state = self._serving(
-            lambda: _check_request(k, category, max_per_category, exclude, include, ids)
+            lambda: _check_request(k, category, max_per_category, exclude, include, item_id=item_id)
         )
         key = ("similar", state.generation, item_id, k, category, _ids("exclude", exclude),
                _ids("include", include), max_per_category)  # fmt: skip
@@ -670,9 +669,10 @@ class Recommender:
         basket_ids = _ids("item_ids", item_ids)
         if not basket_ids:
             raise ValidationError("item_ids", "give at least one item id")
-        ids = {"item_ids": basket_ids}
         state = self._serving(
-            lambda: _check_request(k, category, max_per_category, exclude, include, ids)
+            lambda: _check_request(
+                k, category, max_per_category, exclude, include, item_ids=basket_ids
+            )
         )
         key = ("together", state.generation, basket_ids, k, category, _ids("exclude", exclude),
                _ids("include", include), max_per_category)  # fmt: skip
@@ -694,7 +694,7 @@ class Recommender:
         include: str | Iterable[str] | None = None,
     ) -> Recommendations:
         """The ``k`` items trending now (time-decayed popularity), overall or in a category."""
-        state = self._serving(lambda: _check_request(k, category, None, exclude, include, {}))
+        state = self._serving(lambda: _check_request(k, category, None, exclude, include))
         key = ("trending", state.generation, k, category, _ids("exclude", exclude),
                _ids("include", include))  # fmt: skip
         found = self._caches.get_list(key)
